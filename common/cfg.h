@@ -1,0 +1,57 @@
+#ifndef SB_CFG_H
+#define SB_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Every setting of every binary, loaded from environment variables and then from flags of
+ * the same meaning (REDIS_URL ↔ --redis-url), validated in one place. */
+
+/* Which binary reads a setting. */
+#define CFG_INGEST 1u
+#define CFG_WORKER 2u
+
+struct cfg {
+	/* shared */
+	char *redis_url;       /* REDIS_URL */
+	char *stream;          /* SWITCHBOARD_STREAM */
+	char *group;           /* SWITCHBOARD_GROUP */
+	char *dead_stream;     /* SWITCHBOARD_DEAD_STREAM */
+	int log_level;         /* LOG_LEVEL, an enum log_level */
+	long long redis_timeout_ms; /* REDIS_TIMEOUT_MS */
+	/* ingest */
+	char *listen;          /* INGEST_LISTEN, host:port */
+	long long threads;     /* INGEST_THREADS */
+	long long max_body;    /* INGEST_MAX_BODY, bytes */
+	char *secret;          /* WEBHOOK_SECRET */
+	char *secret_header;   /* WEBHOOK_SECRET_HEADER */
+	bool auth_disabled;    /* INGEST_AUTH_DISABLED */
+	long long request_timeout_ms; /* INGEST_REQUEST_TIMEOUT_MS */
+	/* worker */
+	char *database_url;    /* DATABASE_URL */
+	long long batch;       /* WORKER_BATCH */
+	long long block_ms;    /* WORKER_BLOCK_MS */
+	char *consumer;        /* WORKER_CONSUMER */
+	char *metrics_listen;  /* WORKER_METRICS_LISTEN, host:port or empty */
+	bool check_only;       /* --check-config was given */
+	bool help;             /* --help was given */
+};
+
+struct cfg_error {
+	char errstr[512];
+};
+
+/* Fills c for the binary `user` (CFG_INGEST or CFG_WORKER): defaults, then the environment,
+ * then flags in argv[1..] up to the first argument that is not a flag, whose index is
+ * stored in *argi. Returns 0, or -1 with err naming the variable and what it accepts.
+ * Strings in c are owned by c: release with cfg_free(). */
+int cfg_load(struct cfg *c, unsigned user, int argc, char **argv, int *argi,
+	     struct cfg_error *err) __attribute__((warn_unused_result));
+
+/* Releases the strings of c (NULL-safe). */
+void cfg_free(struct cfg *c);
+
+/* Writes the settings that `user` reads, with defaults and meaning, to fp (for --help). */
+void cfg_usage(unsigned user, void *fp);
+
+#endif

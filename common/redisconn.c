@@ -1,0 +1,240 @@
+/* Redis connection helpers: URL parsing, connect with timeouts, AUTH and SELECT. */
+#include "redisconn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Copies the decoded %xx form of src[0..n) into dst. Returns -1 when it does not fit. */
+static int url_decode(char *dst, size_t size, const char *src, size_t n)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = src[i];
+
+		if (c == '%' && i + 2 < n) {
+			char hex[3] = {src[i + 1], src[i + 2], 0};
+			char *end;
+			long v = strtol(hex, &end, 16);
+
+			if (*end != '\0')
+				return -1;
+			c = (char)v;
+			i += 2;
+		}
+		if (o + 1 >= size)
+			return -1;
+		dst[o++] = c;
+	}
+	dst[o] = '\0';
+	return 0;
+}
+
+static int parse_db(const char *s, int *db)
+{
+	char *end;
+	long v;
+
+	if (*s == '\0')
+		return 0;
+	v = strtol(s, &end, 10);
+	if (*end != '\0' || v < 0 || v > 1000)
+		return -1;
+	*db = (int)v;
+	return 0;
+}
+
+static int parse_unix(const char *rest, struct redis_addr *a, char *err, size_t errlen)
+{
+	const char *q = strchr(rest, '?');
+	size_t n = q ? (size_t)(q - rest) : strlen(rest);
+
+	if (n == 0 || rest[0] != '/' || n >= sizeof(a->path)) {
+		snprintf(err, errlen, "unix:// needs an absolute socket path");
+		return -1;
+	}
+	memcpy(a->path, rest, n);
+	a->path[n] = '\0';
+	if (q != NULL && (strncmp(q, "?db=", 4) != 0 || parse_db(q + 4, &a->db) != 0)) {
+		snprintf(err, errlen, "unix:// accepts only ?db=N");
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_userinfo(const char *s, size_t n, struct redis_addr *a)
+{
+	const char *colon = memchr(s, ':', n);
+
+	if (colon == NULL)
+		return url_decode(a->password, sizeof(a->password), s, n);
+	if (url_decode(a->user, sizeof(a->user), s, (size_t)(colon - s)) != 0)
+		return -1;
+	return url_decode(a->password, sizeof(a->password), colon + 1,
+			  n - (size_t)(colon - s) - 1);
+}
+
+static int parse_hostport(const char *s, size_t n, struct redis_addr *a)
+{
+	const char *colon = NULL;
+	size_t hlen;
+
+	if (n > 0 && s[0] == '[') { /* [::1]:6379 */
+		const char *rb = memchr(s, ']', n);
+
+		if (rb == NULL)
+			return -1;
+		hlen = (size_t)(rb - s - 1);
+		if (hlen == 0 || hlen >= sizeof(a->host))
+			return -1;
+		memcpy(a->host, s + 1, hlen);
+		a->host[hlen] = '\0';
+		if (rb + 1 < s + n && rb[1] == ':')
+			colon = rb + 1;
+		else if (rb + 1 != s + n)
+			return -1;
+	} else {
+		colon = memchr(s, ':', n);
+		hlen = colon ? (size_t)(colon - s) : n;
+		if (hlen == 0 || hlen >= sizeof(a->host))
+			return -1;
+		memcpy(a->host, s, hlen);
+		a->host[hlen] = '\0';
+	}
+	if (colon != NULL) {
+		char port[8];
+		size_t plen = (size_t)(s + n - colon - 1);
+		char *end;
+		long v;
+
+		if (plen == 0 || plen >= sizeof(port))
+			return -1;
+		memcpy(port, colon + 1, plen);
+		port[plen] = '\0';
+		v = strtol(port, &end, 10);
+		if (*end != '\0' || v < 1 || v > 65535)
+			return -1;
+		a->port = (int)v;
+	}
+	return 0;
+}
+
+int redisconn_parse_url(const char *url, struct redis_addr *a, char *err, size_t errlen)
+{
+	const char *rest, *slash, *at;
+	size_t authlen;
+
+	memset(a, 0, sizeof(*a));
+	a->port = 6379;
+	if (strncmp(url, "unix://", 7) == 0)
+		return parse_unix(url + 7, a, err, errlen);
+	if (strncmp(url, "rediss://", 9) == 0) {
+		snprintf(err, errlen,
+			 "rediss:// (TLS) is not supported by the hiredis this was built with; "
+			 "use redis:// through a TLS tunnel");
+		return -1;
+	}
+	if (strncmp(url, "redis://", 8) != 0) {
+		snprintf(err, errlen, "expected redis://[[user]:password@]host[:port][/db] or "
+				      "unix:///path");
+		return -1;
+	}
+	rest = url + 8;
+	slash = strchr(rest, '/');
+	authlen = slash ? (size_t)(slash - rest) : strlen(rest);
+	at = memchr(rest, '@', authlen);
+	if (at != NULL) {
+		if (parse_userinfo(rest, (size_t)(at - rest), a) != 0)
+			goto bad;
+		authlen -= (size_t)(at + 1 - rest);
+		rest = at + 1;
+	}
+	if (parse_hostport(rest, authlen, a) != 0)
+		goto bad;
+	if (slash != NULL && parse_db(slash + 1, &a->db) != 0)
+		goto bad;
+	return 0;
+bad:
+	snprintf(err, errlen, "expected redis://[[user]:password@]host[:port][/db] with a port "
+			      "from 1 to 65535 and a database number");
+	return -1;
+}
+
+static int expect_ok(redisContext *c, int argc, const char **argv, char *err, size_t errlen)
+{
+	redisReply *r = redisconn_cmdv(c, argc, argv);
+
+	if (r == NULL) {
+		snprintf(err, errlen, "%s: %s", argv[0], c->errstr);
+		return -1;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		snprintf(err, errlen, "%s: %s", argv[0], r->str);
+		freeReplyObject(r);
+		return -1;
+	}
+	freeReplyObject(r);
+	return 0;
+}
+
+redisContext *redisconn_open(const struct redis_addr *a, int timeout_ms, char *err,
+			     size_t errlen)
+{
+	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+	redisContext *c;
+	char db[16];
+
+	if (a->path[0] != '\0')
+		c = redisConnectUnixWithTimeout(a->path, tv);
+	else
+		c = redisConnectWithTimeout(a->host, a->port, tv);
+	if (c == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (c->err) {
+		snprintf(err, errlen, "connect %s:%d: %s", a->path[0] ? a->path : a->host,
+			 a->port, c->errstr);
+		goto fail;
+	}
+	if (redisSetTimeout(c, tv) != REDIS_OK) {
+		snprintf(err, errlen, "set timeout: %s", c->errstr);
+		goto fail;
+	}
+	if (a->password[0] != '\0') {
+		const char *auth2[] = {"AUTH", a->password};
+		const char *auth3[] = {"AUTH", a->user, a->password};
+
+		if (a->user[0] != '\0' ? expect_ok(c, 3, auth3, err, errlen) != 0
+				       : expect_ok(c, 2, auth2, err, errlen) != 0)
+			goto fail;
+	}
+	if (a->db != 0) {
+		const char *sel[] = {"SELECT", db};
+
+		snprintf(db, sizeof(db), "%d", a->db);
+		if (expect_ok(c, 2, sel, err, errlen) != 0)
+			goto fail;
+	}
+	return c;
+fail:
+	redisFree(c);
+	return NULL;
+}
+
+redisReply *redisconn_cmd(redisContext *c, int argc, const char **argv, const size_t *lens)
+{
+	return redisCommandArgv(c, argc, argv, lens);
+}
+
+redisReply *redisconn_cmdv(redisContext *c, int argc, const char **argv)
+{
+	size_t lens[32];
+
+	if (argc > 32)
+		return NULL;
+	for (int i = 0; i < argc; i++)
+		lens[i] = strlen(argv[i]);
+	return redisCommandArgv(c, argc, argv, lens);
+}

@@ -1,0 +1,37 @@
+#ifndef SB_REDISCONN_H
+#define SB_REDISCONN_H
+
+#include <hiredis/hiredis.h>
+#include <stddef.h>
+
+/* Where and how to reach Redis, parsed from REDIS_URL:
+ * redis://[[user]:password@]host[:port][/db] or unix:///path/to/socket[?db=N].
+ * rediss:// (TLS) is refused: hiredis 0.14, the version Debian 12 ships, has no TLS API;
+ * put a TLS tunnel (stunnel, spiped) in front of a remote Redis instead. */
+struct redis_addr {
+	char host[256];     /* host name or address; empty for a unix socket */
+	int port;           /* TCP port */
+	char path[256];     /* unix socket path, or empty */
+	char user[128];     /* ACL user, or empty */
+	char password[256]; /* password, or empty */
+	int db;             /* database number */
+};
+
+/* Parses url into *a. Returns 0, or -1 with a reason in err. */
+int redisconn_parse_url(const char *url, struct redis_addr *a, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* Connects, authenticates and selects the database, with timeout_ms for connect and each
+ * command. Returns a new context (free with redisFree()) or NULL with a reason in err. */
+redisContext *redisconn_open(const struct redis_addr *a, int timeout_ms, char *err,
+			     size_t errlen) __attribute__((warn_unused_result));
+
+/* Runs a command given as argv with lengths. Returns the reply (free with
+ * freeReplyObject()), or NULL when the connection failed: the context is then dead and
+ * must be freed. */
+redisReply *redisconn_cmd(redisContext *c, int argc, const char **argv, const size_t *lens);
+
+/* Same as redisconn_cmd() for NUL-terminated arguments. */
+redisReply *redisconn_cmdv(redisContext *c, int argc, const char **argv);
+
+#endif

@@ -1,0 +1,44 @@
+#ifndef SB_STREAM_H
+#define SB_STREAM_H
+
+#include <hiredis/hiredis.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The stream entry ingest writes and every reader decodes (see README "The stream entry"). */
+#define STREAM_F_BODY "body"
+#define STREAM_F_RECEIVED_AT "received_at"
+#define STREAM_F_REQUEST_ID "request_id"
+#define STREAM_F_SOURCE "source"
+#define STREAM_F_ENC "enc"
+
+/* One entry read back from the stream. Pointers borrow from the reply it was parsed from. */
+struct stream_entry {
+	char id[48];             /* stream entry id, "1700000000000-0" */
+	const char *body;        /* body as stored (maybe encoded); NULL if the entry is gone */
+	size_t body_len;         /* its length */
+	int64_t received_at;     /* ms since the epoch, 0 when absent */
+	const char *request_id;  /* or NULL */
+	const char *source;      /* "http", "spool", "backfill", or NULL */
+	const char *enc;         /* NULL for a body stored as received */
+};
+
+/* Parses one [id, [field, value, ...]] element of an XREADGROUP/XRANGE reply into *e.
+ * An entry whose fields are nil (deleted from the stream while pending) gets body NULL.
+ * Returns 0, or -1 when the element has another shape. */
+int stream_entry_parse(const redisReply *r, struct stream_entry *e)
+    __attribute__((warn_unused_result));
+
+/* Gives the body of e as received, decoding `enc`. The decoded bytes are e's own (borrowed)
+ * when there is no encoding. Returns 0 with *body and *len, or -1 with a reason in err for
+ * an unknown encoding or a missing body. The single place every reader decodes bodies. */
+int stream_entry_body(const struct stream_entry *e, const char **body, size_t *len, char *err,
+		      size_t errlen) __attribute__((warn_unused_result));
+
+/* Creates the consumer group at the stream's start ($ would skip entries written before the
+ * first worker started) with MKSTREAM. An existing group (BUSYGROUP) is fine. Returns 0,
+ * or -1 with a reason in err; *conn_lost is set when the context is dead. */
+int stream_ensure_group(redisContext *c, const char *stream, const char *group, int *conn_lost,
+			char *err, size_t errlen) __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,182 @@
+/* Time, backoff and small parsing helpers shared by ingest and worker. */
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int64_t util_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t util_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void util_sleep_ms(int64_t ms, volatile int *stop)
+{
+	int64_t end = util_mono_ms() + ms;
+
+	/* Sleep in short slices so that a stop request is seen within 100 ms. */
+	for (int64_t now = util_mono_ms(); now < end; now = util_mono_ms()) {
+		int64_t slice = end - now < 100 ? end - now : 100;
+		struct timespec ts = {slice / 1000, (slice % 1000) * 1000000};
+
+		if (stop != NULL && *stop)
+			return;
+		nanosleep(&ts, NULL);
+	}
+}
+
+int64_t util_backoff_ms(unsigned attempt, int64_t base_ms, int64_t cap_ms)
+{
+	int64_t d = base_ms;
+	int64_t jitter;
+
+	while (attempt-- > 0 && d < cap_ms)
+		d *= 2;
+	if (d > cap_ms)
+		d = cap_ms;
+	jitter = d * UTIL_BACKOFF_JITTER_PCT / 100;
+	if (jitter <= 0)
+		return d;
+	return d - jitter + (int64_t)(random() % (jitter + 1));
+}
+
+int util_parse_ll(const char *s, long long *out)
+{
+	char *end;
+	long long v;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int util_parse_size(const char *s, long long *out)
+{
+	static const struct {
+		const char *suffix;
+		long long mult;
+	} units[] = {
+	    {"", 1},           {"b", 1},          {"k", 1024},       {"kb", 1024},
+	    {"kib", 1024},     {"m", 1 << 20},    {"mb", 1 << 20},   {"mib", 1 << 20},
+	    {"g", 1LL << 30},  {"gb", 1LL << 30}, {"gib", 1LL << 30},
+	};
+	char *end;
+	long long v;
+
+	if (s == NULL || !isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcasecmp(end, units[i].suffix) == 0) {
+			if (v > (1LL << 62) / units[i].mult)
+				return -1;
+			*out = v * units[i].mult;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Days from 1970-01-01 to the given civil date (proleptic Gregorian). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	int64_t era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static int parse_iso8601(const char *s, int64_t *ms)
+{
+	int y, mo, d, h = 0, mi = 0, sec = 0, n = 0;
+	int64_t frac = 0, fscale = 1000, off = 0;
+	const char *p;
+
+	if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10)
+		return -1;
+	p = s + n;
+	if (*p == 'T' || *p == 't' || *p == ' ') {
+		if (sscanf(p + 1, "%2d:%2d:%2d%n", &h, &mi, &sec, &n) != 3 || n != 8)
+			return -1;
+		p += 1 + n;
+		if (*p == '.') {
+			for (p++; isdigit((unsigned char)*p); p++) {
+				if (fscale > 1) {
+					fscale /= 10;
+					frac += (*p - '0') * fscale;
+				}
+			}
+		}
+		if (*p == 'Z' || *p == 'z') {
+			p++;
+		} else if (*p == '+' || *p == '-') {
+			int oh, om = 0, sign = *p == '-' ? -1 : 1;
+
+			if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &n) == 2 && n == 5)
+				p += 1 + n;
+			else if (sscanf(p + 1, "%2d%2d%n", &oh, &om, &n) == 2 && n == 4)
+				p += 1 + n;
+			else
+				return -1;
+			off = sign * ((int64_t)oh * 3600 + om * 60);
+		}
+	}
+	if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+		return -1;
+	*ms = ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 +
+		sec - off) *
+		   1000) +
+	      frac;
+	return 0;
+}
+
+int util_parse_time_ms(const char *s, int64_t *ms)
+{
+	long long v;
+
+	if (util_parse_ll(s, &v) == 0) {
+		/* Ten digits or fewer are seconds (until the year 2286). */
+		*ms = v >= 10000000000LL || v <= -10000000000LL ? v : v * 1000;
+		return 0;
+	}
+	return parse_iso8601(s, ms);
+}
+
+int util_ct_equal(const void *a, size_t alen, const void *b, size_t blen)
+{
+	const unsigned char *x = a, *y = b;
+	unsigned char diff = alen != blen;
+
+	/* Walk the expected value's length whatever was offered, so that the time taken says
+	 * nothing about how many leading bytes matched. */
+	for (size_t i = 0; i < blen; i++)
+		diff |= (unsigned char)((i < alen ? x[i] : 0) ^ y[i]);
+	return diff == 0;
+}

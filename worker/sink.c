@@ -1,0 +1,273 @@
+/* PostgreSQL writes: routing look-ups, call upserts, events and parked messages. */
+#include "sink.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sink {
+	PGconn *conn;
+};
+
+struct stmt {
+	const char *name;
+	const char *sql;
+	int nparams;
+};
+
+enum { ST_FACTS, ST_UPSERT_CALL, ST_INSERT_EVENT, ST_INSERT_UNROUTED };
+
+static const struct stmt stmts[] = {
+    [ST_FACTS] = {"sb_facts",
+		  "SELECT (SELECT organization_id FROM phone_numbers WHERE provider_phone_id = $1),"
+		  " EXISTS (SELECT 1 FROM organizations WHERE id = $2),"
+		  " (SELECT organization_id FROM assistants WHERE provider_assistant_id = $3)",
+		  3},
+    [ST_UPSERT_CALL] =
+	{"sb_upsert_call",
+	 "INSERT INTO calls AS c (vapi_call_id, organization_id, call_type, status,"
+	 " customer_number, phone_number_id, assistant_id, started_at, ended_at, ended_reason,"
+	 " cost, transcript, recording_url, summary, report)"
+	 " VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8::float8 / 1000),"
+	 " to_timestamp($9::float8 / 1000), $10, $11::numeric, $12, $13, $14,"
+	 " ($15::jsonb) -> 'message')"
+	 " ON CONFLICT (vapi_call_id) DO UPDATE SET"
+	 " call_type = COALESCE(c.call_type, EXCLUDED.call_type),"
+	 " status = CASE WHEN switchboard_status_rank(EXCLUDED.status) >"
+	 " switchboard_status_rank(c.status) THEN EXCLUDED.status ELSE c.status END,"
+	 " customer_number = COALESCE(EXCLUDED.customer_number, c.customer_number),"
+	 " phone_number_id = COALESCE(EXCLUDED.phone_number_id, c.phone_number_id),"
+	 " assistant_id = COALESCE(EXCLUDED.assistant_id, c.assistant_id),"
+	 " started_at = COALESCE(EXCLUDED.started_at, c.started_at),"
+	 " ended_at = COALESCE(EXCLUDED.ended_at, c.ended_at),"
+	 " ended_reason = COALESCE(EXCLUDED.ended_reason, c.ended_reason),"
+	 " cost = COALESCE(EXCLUDED.cost, c.cost),"
+	 " transcript = COALESCE(EXCLUDED.transcript, c.transcript),"
+	 " recording_url = COALESCE(EXCLUDED.recording_url, c.recording_url),"
+	 " summary = COALESCE(EXCLUDED.summary, c.summary),"
+	 " report = COALESCE(EXCLUDED.report, c.report)",
+	 15},
+    [ST_INSERT_EVENT] = {"sb_insert_event",
+			 "INSERT INTO call_events (vapi_call_id, organization_id, type, status,"
+			 " dedupe_key, stream_id, source, occurred_at, received_at, payload)"
+			 " VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8::float8 / 1000),"
+			 " to_timestamp($9::float8 / 1000), ($10::jsonb) -> 'message')"
+			 " ON CONFLICT (vapi_call_id, type, dedupe_key) DO NOTHING",
+			 10},
+    [ST_INSERT_UNROUTED] = {"sb_insert_unrouted",
+			    "INSERT INTO unrouted_messages (stream_id, vapi_call_id, type, reason,"
+			    " body, received_at)"
+			    " VALUES ($1, $2, $3, $4, $5, to_timestamp($6::float8 / 1000))"
+			    " ON CONFLICT (stream_id) DO NOTHING",
+			    6},
+};
+
+#define NSTMTS (sizeof(stmts) / sizeof(stmts[0]))
+
+/* Copies a one-line form of PQ's error text into err. */
+static void pg_err(char *err, size_t errlen, const char *what, const char *text)
+{
+	snprintf(err, errlen, "%s: %s", what, text != NULL && *text ? text : "unknown error");
+	for (char *p = err; *p != '\0'; p++)
+		if (*p == '\n')
+			*p = ' ';
+}
+
+static enum sink_status classify(PGconn *conn, const PGresult *res)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	if (PQstatus(conn) != CONNECTION_OK || state == NULL)
+		return SINK_CONN;
+	if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)
+		return SINK_CONN;
+	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
+		return SINK_RETRY;
+	return SINK_DATA;
+}
+
+struct sink *sink_open(const char *conninfo, char *err, size_t errlen)
+{
+	struct sink *s = calloc(1, sizeof(*s));
+
+	if (s == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->conn = PQconnectdb(conninfo);
+	if (PQstatus(s->conn) != CONNECTION_OK) {
+		pg_err(err, errlen, "connect", PQerrorMessage(s->conn));
+		goto fail;
+	}
+	for (size_t i = 0; i < NSTMTS; i++) {
+		PGresult *r = PQprepare(s->conn, stmts[i].name, stmts[i].sql, stmts[i].nparams,
+					NULL);
+
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			pg_err(err, errlen, stmts[i].name, PQerrorMessage(s->conn));
+			PQclear(r);
+			goto fail;
+		}
+		PQclear(r);
+	}
+	return s;
+fail:
+	sink_close(s);
+	return NULL;
+}
+
+void sink_close(struct sink *s)
+{
+	if (s == NULL)
+		return;
+	PQfinish(s->conn);
+	free(s);
+}
+
+/* Runs a statement; returns SINK_OK or the classified failure with err set. When out is
+ * non-NULL the (tuples) result is handed over; free it with PQclear. */
+static enum sink_status run(struct sink *s, int st, const char *const *params, PGresult **out,
+			    char *err, size_t errlen)
+{
+	PGresult *r = PQexecPrepared(s->conn, stmts[st].name, stmts[st].nparams, params, NULL,
+				     NULL, 0);
+	ExecStatusType t = PQresultStatus(r);
+	enum sink_status rc = SINK_OK;
+
+	if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK) {
+		pg_err(err, errlen, stmts[st].name, PQresultErrorMessage(r));
+		rc = classify(s->conn, r);
+		PQclear(r);
+		return rc;
+	}
+	if (out != NULL)
+		*out = r;
+	else
+		PQclear(r);
+	return rc;
+}
+
+static enum sink_status simple(struct sink *s, const char *sql, char *err, size_t errlen)
+{
+	PGresult *r = PQexec(s->conn, sql);
+	enum sink_status rc = SINK_OK;
+
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		pg_err(err, errlen, sql, PQresultErrorMessage(r));
+		rc = classify(s->conn, r);
+	}
+	PQclear(r);
+	return rc;
+}
+
+/* Milliseconds as text, or NULL for 0 (absent). */
+static const char *ms_text(long long ms, char *buf, size_t size)
+{
+	if (ms == 0)
+		return NULL;
+	snprintf(buf, size, "%lld", ms);
+	return buf;
+}
+
+static enum sink_status park(struct sink *s, struct sink_item *it, char *err, size_t errlen)
+{
+	char recv[24];
+	const char *p[6] = {it->entry.id, it->msg.call_id, it->msg.type, it->reason, it->body,
+			    ms_text(it->entry.received_at, recv, sizeof(recv))};
+
+	it->unrouted = true;
+	return run(s, ST_INSERT_UNROUTED, p, NULL, err, errlen);
+}
+
+static enum sink_status file_call(struct sink *s, struct sink_item *it, const char *org,
+				  char *err, size_t errlen)
+{
+	const struct vapi_msg *m = &it->msg;
+	char st[24], en[24], ts[24], recv[24], key[64];
+	const char *call[15] = {m->call_id,
+				org,
+				m->call_type,
+				m->status,
+				m->customer_number,
+				m->phone_number_id,
+				m->assistant_id,
+				ms_text(m->started_ms, st, sizeof(st)),
+				ms_text(m->ended_ms, en, sizeof(en)),
+				m->ended_reason,
+				m->cost,
+				m->transcript,
+				m->recording_url,
+				m->summary,
+				m->is_report ? it->body : NULL};
+	const char *ev[10] = {m->call_id,
+			      org,
+			      m->type,
+			      m->status,
+			      vapi_msg_dedupe_key(m, it->entry.id, key, sizeof(key)),
+			      it->entry.id,
+			      it->entry.source,
+			      ms_text(m->timestamp_ms, ts, sizeof(ts)),
+			      ms_text(it->entry.received_at, recv, sizeof(recv)),
+			      m->is_report ? NULL : it->body};
+	enum sink_status rc = run(s, ST_UPSERT_CALL, call, NULL, err, errlen);
+
+	if (rc != SINK_OK)
+		return rc;
+	return run(s, ST_INSERT_EVENT, ev, NULL, err, errlen);
+}
+
+static const char *cell(const PGresult *r, int col)
+{
+	return PQgetisnull(r, 0, col) ? NULL : PQgetvalue(r, 0, col);
+}
+
+/* Looks up the routing facts, routes, and files or parks one message. */
+static enum sink_status store(struct sink *s, struct sink_item *it, char *err, size_t errlen)
+{
+	const struct vapi_msg *m = &it->msg;
+	const char *p[3] = {m->phone_number_id, m->meta_org_id, m->assistant_id};
+	struct route_facts f;
+	struct route_result rr;
+	PGresult *r = NULL;
+	enum sink_status rc = run(s, ST_FACTS, p, &r, err, errlen);
+
+	if (rc != SINK_OK)
+		return rc;
+	f.phone_org = cell(r, 0);
+	f.meta_org_exists = cell(r, 1) != NULL && cell(r, 1)[0] == 't';
+	f.assistant_org = cell(r, 2);
+	route_resolve(m, &f, &rr);
+	if (rr.org_id == NULL) {
+		snprintf(it->reason, sizeof(it->reason), "%s", rr.reason);
+		rc = park(s, it, err, errlen);
+	} else if (m->call_id == NULL) {
+		snprintf(it->reason, sizeof(it->reason), "message has no call.id");
+		rc = park(s, it, err, errlen);
+	} else {
+		rc = file_call(s, it, rr.org_id, err, errlen);
+	}
+	PQclear(r);
+	return rc;
+}
+
+enum sink_status sink_write(struct sink *s, struct sink_item **items, size_t n, char *err,
+			    size_t errlen)
+{
+	enum sink_status rc = simple(s, "BEGIN", err, errlen);
+
+	for (size_t i = 0; rc == SINK_OK && i < n; i++) {
+		if (items[i]->dead)
+			continue;
+		items[i]->unrouted = false;
+		rc = store(s, items[i], err, errlen);
+	}
+	if (rc == SINK_OK)
+		rc = simple(s, "COMMIT", err, errlen);
+	if (rc != SINK_OK && PQstatus(s->conn) == CONNECTION_OK) {
+		PGresult *r = PQexec(s->conn, "ROLLBACK");
+
+		PQclear(r);
+	}
+	return rc;
+}
