@@ -1,0 +1,314 @@
+"""Fixtures that run real redis-server and PostgreSQL in a temporary folder on free loopback
+ports, and our real binaries against them. Everything started here is stopped by PID."""
+
+import glob
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import json
+import http.client
+
+import psycopg2
+import pytest
+import redis as redislib
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.path.join(ROOT, os.environ.get("BIN", "bin"))
+SECRET = "test-secret-0123456789"
+STREAM = "switchboard:webhooks"
+DEAD = "switchboard:webhooks:dead"
+GROUP = "workers"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred, timeout, what):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+
+
+def pg_bindir():
+    dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"),
+                  key=lambda d: int(d.split("/")[-2]))
+    assert dirs, "PostgreSQL server binaries not found (apt-get install postgresql)"
+    return dirs[-1]
+
+
+class Proc:
+    """A child process with its log file; stop() sends SIGTERM and returns the exit code."""
+
+    def __init__(self, name, argv, env, logdir):
+        self.name = name
+        self.log_path = os.path.join(logdir, name + ".log")
+        self.log = open(self.log_path, "ab")
+        self.p = subprocess.Popen(argv, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                  cwd=ROOT)
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.log.close()
+        return self.p.returncode
+
+    def output(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+
+class RedisServer:
+    def __init__(self, tmp):
+        self.dir = os.path.join(tmp, "redis")
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = free_port()
+        self.proc = None
+        self.start()
+
+    def start(self):
+        argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                "--dir", self.dir, "--appendonly", "yes", "--appendfsync", "everysec",
+                "--save", "", "--daemonize", "no", "--logfile", "",
+                "--maxmemory-policy", "noeviction"]
+        self.proc = Proc("redis", argv, dict(os.environ), self.dir)
+        wait_until(self.ping, 10, "redis-server to answer PING")
+
+    def ping(self):
+        try:
+            return self.client().ping()
+        except redislib.RedisError:
+            return False
+
+    def client(self):
+        return redislib.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+
+    def stop(self):
+        if self.proc is not None:
+            self.proc.stop()
+            self.proc = None
+
+    @property
+    def url(self):
+        return "redis://127.0.0.1:%d/0" % self.port
+
+
+class PostgresServer:
+    def __init__(self, tmp):
+        self.bindir = pg_bindir()
+        self.dir = os.path.join(tmp, "pg")
+        self.port = free_port()
+        self.as_root = os.geteuid() == 0
+        os.makedirs(self.dir)
+        if self.as_root:
+            # initdb refuses to run as root: the cluster belongs to the postgres user.
+            pw = pwd.getpwnam("postgres")
+            os.chmod(tmp, 0o755)
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+        self.data = os.path.join(self.dir, "data")
+        self.run("initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                 "--no-sync", "--locale=C")
+        self.start()
+        conn = self.connect("postgres")
+        conn.autocommit = True
+        conn.cursor().execute("CREATE DATABASE switchboard")
+        conn.close()
+
+    def run(self, tool, *args):
+        argv = [os.path.join(self.bindir, tool)] + list(args)
+        if self.as_root:
+            argv = ["runuser", "-u", "postgres", "--"] + argv
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                       cwd="/")
+
+    def start(self):
+        opts = "-p %d -k '' -c listen_addresses=127.0.0.1 -c fsync=off " \
+               "-c synchronous_commit=off -c full_page_writes=off" % self.port
+        self.run("pg_ctl", "-D", self.data, "-o", opts, "-l",
+                 os.path.join(self.dir, "server.log"), "-w", "-t", "30", "start")
+
+    def stop(self, mode="fast"):
+        self.run("pg_ctl", "-D", self.data, "-m", mode, "-w", "-t", "30", "stop")
+
+    def connect(self, db="switchboard"):
+        return psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", dbname=db)
+
+    @property
+    def url(self):
+        return "postgresql://postgres@127.0.0.1:%d/switchboard" % self.port
+
+
+@pytest.fixture(scope="session")
+def tmp_root():
+    d = tempfile.mkdtemp(prefix="switchboard-test-")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_root):
+    r = RedisServer(tmp_root)
+    yield r
+    r.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_root):
+    pg = PostgresServer(tmp_root)
+    yield pg
+    try:
+        pg.stop("immediate")
+    except subprocess.CalledProcessError:
+        pass
+
+
+class Stack:
+    """Ingest and workers over the shared servers, with a clean stream and database."""
+
+    def __init__(self, tmp, redis_server, pg_server):
+        self.tmp = tmp
+        self.redis = redis_server
+        self.pg = pg_server
+        self.procs = []
+        self.ingest = None
+        self.ingest_port = None
+
+    def env(self, **extra):
+        e = dict(os.environ)
+        e.update({"REDIS_URL": self.redis.url, "DATABASE_URL": self.pg.url,
+                  "WEBHOOK_SECRET": SECRET, "LOG_LEVEL": "info", "WORKER_BLOCK_MS": "200"})
+        e.update({k: str(v) for k, v in extra.items()})
+        return e
+
+    def run_worker_cmd(self, *args, **env):
+        return subprocess.run([os.path.join(BIN, "switchboard-worker")] + list(args),
+                              env=self.env(**env), cwd=ROOT, capture_output=True, text=True,
+                              timeout=120)
+
+    def migrate(self):
+        r = self.run_worker_cmd("migrate")
+        assert r.returncode == 0, r.stderr
+
+    def start_ingest(self, **env):
+        self.ingest_port = free_port()
+        env.setdefault("INGEST_LISTEN", "127.0.0.1:%d" % self.ingest_port)
+        env.setdefault("INGEST_THREADS", 8)
+        p = Proc("ingest-%d" % len(self.procs), [os.path.join(BIN, "switchboard-ingest")],
+                 self.env(**env), self.tmp)
+        self.procs.append(p)
+        self.ingest = p
+        wait_until(lambda: self.http("GET", "/healthz")[0] == 200 if p.alive() else
+                   pytest.fail("ingest exited:\n" + p.output()), 15, "ingest /healthz")
+        return p
+
+    def start_worker(self, name, **env):
+        env.setdefault("WORKER_CONSUMER", name)
+        p = Proc(name, [os.path.join(BIN, "switchboard-worker")], self.env(**env), self.tmp)
+        self.procs.append(p)
+        return p
+
+    def http(self, method, path, body=None, headers=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.ingest_port, timeout=30)
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            return r.status, r.read(), dict(r.getheaders())
+        except (ConnectionError, OSError):
+            return 0, b"", {}
+        finally:
+            c.close()
+
+    def post(self, body, secret=SECRET):
+        headers = {"Content-Type": "application/json"}
+        if secret is not None:
+            headers["X-Vapi-Secret"] = secret
+        return self.http("POST", "/api/vapi/webhook", body, headers)
+
+    def group_info(self):
+        for g in self.redis.client().xinfo_groups(STREAM):
+            if g["name"] in (GROUP, GROUP.encode()):
+                return g
+        return None
+
+    def drained(self):
+        g = self.group_info()
+        return g is not None and g["pending"] == 0 and g["lag"] == 0
+
+    def wait_drained(self, timeout=120):
+        wait_until(self.drained, timeout, "the consumer group to have no lag and nothing "
+                   "pending")
+
+    def stop_all(self):
+        """Stops every process; returns {name: exit code}."""
+        codes = {}
+        for p in reversed(self.procs):
+            codes[p.name] = p.stop()
+        self.procs = []
+        return codes
+
+
+@pytest.fixture
+def stack(tmp_root, redis_server, pg_server):
+    redis_server.client().flushall()
+    conn = pg_server.connect("postgres")
+    conn.autocommit = True
+    cur = conn.cursor()
+    cur.execute("DROP DATABASE IF EXISTS switchboard WITH (FORCE)")
+    cur.execute("CREATE DATABASE switchboard")
+    conn.close()
+    s = Stack(tmp_root, redis_server, pg_server)
+    s.migrate()
+    yield s
+    codes = s.stop_all()
+    bad = {k: v for k, v in codes.items() if v != 0}
+    assert not bad, "processes exited with non-zero codes (sanitizer report?): %s" % bad
+
+
+def seed(pg, orgs=(), phones=(), assistants=()):
+    """Inserts organizations, (provider_phone_id, org) and (provider_assistant_id, org)."""
+    conn = pg.connect()
+    with conn, conn.cursor() as cur:
+        for o in orgs:
+            cur.execute("INSERT INTO organizations (id, name) VALUES (%s, %s)", (o, o.upper()))
+        for p, o in phones:
+            cur.execute("INSERT INTO phone_numbers (provider_phone_id, organization_id, number)"
+                        " VALUES (%s, %s, %s)", (p, o, "+1555" + p[-4:]))
+        for a, o in assistants:
+            cur.execute("INSERT INTO assistants (provider_assistant_id, organization_id, name)"
+                        " VALUES (%s, %s, %s)", (a, o, a))
+    conn.close()
+
+
+def query(pg, sql, args=()):
+    conn = pg.connect()
+    with conn, conn.cursor() as cur:
+        cur.execute(sql, args)
+        rows = cur.fetchall()
+    conn.close()
+    return rows
+
+
+def body(msg):
+    return json.dumps({"message": msg}).encode()
