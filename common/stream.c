@@ -65,22 +65,21 @@ int stream_entry_body(const struct stream_entry *e, const char **body, size_t *l
 	return 0;
 }
 
-int stream_ensure_group(redisContext *c, const char *stream, const char *group, int *conn_lost,
-			char *err, size_t errlen)
+int stream_ensure_group(redisContext *c, const char *stream, const char *group, char *err,
+			size_t errlen)
 {
 	const char *argv[] = {"XGROUP", "CREATE", stream, group, "0", "MKSTREAM"};
 	redisReply *r = redisconn_cmdv(c, 6, argv);
-	int rc = 0;
+	int rc = 1;
 
-	*conn_lost = 0;
 	if (r == NULL) {
-		*conn_lost = 1;
 		snprintf(err, errlen, "XGROUP CREATE: %s", c->errstr);
 		return -1;
 	}
-	if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9) != 0) {
-		snprintf(err, errlen, "XGROUP CREATE: %s", r->str);
-		rc = -1;
+	if (r->type == REDIS_REPLY_ERROR) {
+		rc = strncmp(r->str, "BUSYGROUP", 9) == 0 ? 0 : -1;
+		if (rc < 0)
+			snprintf(err, errlen, "XGROUP CREATE: %s", r->str);
 	}
 	freeReplyObject(r);
 	return rc;

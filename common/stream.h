@@ -36,9 +36,9 @@ int stream_entry_body(const struct stream_entry *e, const char **body, size_t *l
 		      size_t errlen) __attribute__((warn_unused_result));
 
 /* Creates the consumer group at the stream's start ($ would skip entries written before the
- * first worker started) with MKSTREAM. An existing group (BUSYGROUP) is fine. Returns 0,
- * or -1 with a reason in err; *conn_lost is set when the context is dead. */
-int stream_ensure_group(redisContext *c, const char *stream, const char *group, int *conn_lost,
-			char *err, size_t errlen) __attribute__((warn_unused_result));
+ * first worker started) with MKSTREAM. An existing group (BUSYGROUP) is fine. Returns 1 when
+ * it created the group, 0 when it existed, or -1 with a reason in err. */
+int stream_ensure_group(redisContext *c, const char *stream, const char *group, char *err,
+			size_t errlen) __attribute__((warn_unused_result));
 
 #endif

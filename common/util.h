@@ -16,6 +16,9 @@ int64_t util_now_ms(void);
 /* Monotonic milliseconds, for measuring intervals. */
 int64_t util_mono_ms(void);
 
+/* Monotonic microseconds, for latency metrics. */
+int64_t util_mono_us(void);
+
 /* Sleeps for ms milliseconds (restarting after signals unless *stop becomes non-zero;
  * stop may be NULL). */
 void util_sleep_ms(int64_t ms, volatile int *stop);

@@ -22,6 +22,7 @@ struct consumer {
 	struct sink *sink;
 	volatile sig_atomic_t *stop;
 	int read_pending; /* read our own pending entries (id 0) before new ones (>) */
+	int group_seen;   /* the group existed or was created by us before */
 };
 
 static void redis_drop(struct consumer *c)
@@ -39,16 +40,23 @@ static int redis_up(struct consumer *c)
 	char err[256];
 
 	for (unsigned attempt = 0; !*c->stop; attempt++) {
-		int lost;
+		int created = -1;
 
 		if (c->redis == NULL)
 			c->redis = redisconn_open(&c->addr, (int)c->cfg->redis_timeout_ms, err,
 						  sizeof(err));
-		if (c->redis != NULL &&
-		    stream_ensure_group(c->redis, c->cfg->stream, c->cfg->group, &lost, err,
-					sizeof(err)) == 0) {
+		if (c->redis != NULL)
+			created = stream_ensure_group(c->redis, c->cfg->stream, c->cfg->group, err,
+						      sizeof(err));
+		if (created >= 0) {
+			if (created && c->group_seen)
+				log_error("consumer group %s on %s had vanished (Redis lost its data?); "
+					  "re-created it: entries written meanwhile are read from the "
+					  "stream's start",
+					  c->cfg->group, c->cfg->stream);
 			if (attempt > 0)
 				log_info("redis: connected again after %u attempts", attempt);
+			c->group_seen = 1;
 			return 0;
 		}
 		if (c->redis != NULL)
@@ -328,12 +336,8 @@ static int step(struct consumer *c)
 		return -1;
 	}
 	if (r->type == REDIS_REPLY_ERROR) {
-		if (strncmp(r->str, "NOGROUP", 7) == 0)
-			log_error("consumer group %s on %s vanished (Redis restarted without its "
-				  "data?); re-creating it",
-				  c->cfg->group, c->cfg->stream);
-		else
-			log_error("XREADGROUP: %s", r->str);
+		/* NOGROUP or UNBLOCKED (stream deleted): reconnecting re-creates the group. */
+		log_error("XREADGROUP: %s", r->str);
 		freeReplyObject(r);
 		redis_drop(c);
 		return -1;
