@@ -41,6 +41,7 @@ COMMON_SRC := common/cfg.c common/log.c common/redisconn.c common/stream.c commo
 	common/metrics.c
 INGEST_SRC := ingest/main.c ingest/webhook.c ingest/auth.c
 WORKER_LIB_SRC := worker/vapi_msg.c worker/route.c worker/sink.c worker/consumer.c \
+	worker/maint.c worker/wmetrics.c worker/ops.c worker/dlq.c \
 	worker/migrate.c
 WORKER_SRC := worker/main.c $(WORKER_LIB_SRC)
 UNIT_TESTS := test_vapi_msg test_route test_cfg test_auth
@@ -62,7 +63,7 @@ $(BIN)/switchboard-ingest: $(INGEST_OBJ) $(COMMON_OBJ)
 $(BIN)/switchboard-worker: $(WORKER_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(@D)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcivetweb $(LIBS_ALL)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
@@ -88,7 +89,7 @@ $(BIN)/tests/test_auth: $(BUILD)/tests/unit/test_auth.o $(BUILD)/ingest/auth.o $
 $(BIN)/tests/%:
 	@mkdir -p $(@D)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL) -lcmocka
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcivetweb $(LIBS_ALL) -lcmocka
 
 # Installs the system packages the build and the tests need when any is missing.
 deps:

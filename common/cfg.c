@@ -17,6 +17,7 @@ enum cfg_kind {
 	CFG_NAME,      /* non-empty text without spaces */
 	CFG_INT,       /* whole number in [min, max] */
 	CFG_SIZE,      /* byte size with optional unit, in [min, max] */
+	CFG_DURATION,  /* time span with unit (ms, s, m, h, d), stored in ms, in [min, max] */
 	CFG_BOOL,      /* true/false/1/0/yes/no/on/off */
 	CFG_LEVEL,     /* log level */
 	CFG_REDIS_URL, /* redis:// or unix:// */
@@ -25,14 +26,14 @@ enum cfg_kind {
 };
 
 struct cfg_def {
-	const char *env;   /* environment variable; the flag is its lower-case, dashed form */
+	const char *env; /* environment variable; the flag is its lower-case, dashed form */
 	enum cfg_kind kind;
-	unsigned users;    /* CFG_INGEST | CFG_WORKER */
-	const char *def;   /* default text, NULL for none */
-	long long min;     /* range for numbers; for CFG_LISTEN 0 means "may be empty" */
+	unsigned users;  /* CFG_INGEST | CFG_WORKER */
+	const char *def; /* default text, NULL for none */
+	long long min;   /* range for numbers; for CFG_LISTEN 0 means "may be empty" */
 	long long max;
-	size_t off;        /* offset of the field in struct cfg */
-	const char *help;  /* what it means, for --help and README */
+	size_t off;       /* offset of the field in struct cfg */
+	const char *help; /* what it means, for --help and README */
 };
 
 #define F(field) offsetof(struct cfg, field)
@@ -47,8 +48,8 @@ static const struct cfg_def cfg_defs[] = {
      "Redis stream that holds accepted webhooks"},
     {"SWITCHBOARD_GROUP", CFG_NAME, BOTH, "workers", 0, 0, F(group),
      "consumer group the workers share"},
-    {"SWITCHBOARD_DEAD_STREAM", CFG_NAME, BOTH, "switchboard:webhooks:dead", 0, 0,
-     F(dead_stream), "stream for messages that cannot be processed, with their reason"},
+    {"SWITCHBOARD_DEAD_STREAM", CFG_NAME, BOTH, "switchboard:webhooks:dead", 0, 0, F(dead_stream),
+     "stream for messages that cannot be processed, with their reason"},
     {"LOG_LEVEL", CFG_LEVEL, BOTH, "info", 0, 0, F(log_level),
      "lowest level logged: debug, info, warn or error"},
     {"INGEST_LISTEN", CFG_LISTEN, CFG_INGEST, "127.0.0.1:8080", 1, 0, F(listen),
@@ -57,8 +58,8 @@ static const struct cfg_def cfg_defs[] = {
      "HTTP worker threads (each holds one Redis connection)"},
     {"INGEST_MAX_BODY", CFG_SIZE, CFG_INGEST, "16MiB", 1024, 1LL << 30, F(max_body),
      "largest accepted body; larger ones get 413 (units: k, M, G, KiB, MiB, GiB)"},
-    {"INGEST_REQUEST_TIMEOUT_MS", CFG_INT, CFG_INGEST, "30000", 100, 600000,
-     F(request_timeout_ms), "time a client has to send its request, milliseconds"},
+    {"INGEST_REQUEST_TIMEOUT_MS", CFG_INT, CFG_INGEST, "30000", 100, 600000, F(request_timeout_ms),
+     "time a client has to send its request, milliseconds"},
     {"WEBHOOK_SECRET", CFG_STR, CFG_INGEST, NULL, 0, 0, F(secret),
      "shared secret Vapi sends in the secret header; required unless "
      "INGEST_AUTH_DISABLED=true"},
@@ -76,6 +77,16 @@ static const struct cfg_def cfg_defs[] = {
      "consumer name in the group (default: hostname-pid)"},
     {"WORKER_METRICS_LISTEN", CFG_LISTEN, CFG_WORKER, "", 0, 0, F(metrics_listen),
      "host:port for the worker's /metrics, /healthz and /readyz; empty turns it off"},
+    {"WORKER_CLAIM_IDLE", CFG_DURATION, CFG_WORKER, "60s", 1000, 86400000LL, F(claim_idle_ms),
+     "an entry pending this long at another consumer (one that died) is taken over"},
+    {"WORKER_MAX_DELIVERIES", CFG_INT, CFG_WORKER, "5", 1, 1000, F(max_deliveries),
+     "an entry delivered more often than this is dead-lettered (\"max deliveries\")"},
+    {"WORKER_REROUTE_INTERVAL", CFG_DURATION, CFG_WORKER, "60s", 0, 86400000LL, F(reroute_ms),
+     "how often parked unrouted messages are routed again; 0 turns it off"},
+    {"WORKER_TRIM_INTERVAL", CFG_DURATION, CFG_WORKER, "60s", 0, 86400000LL, F(trim_ms),
+     "how often the stream is trimmed to the retention window; 0 turns it off"},
+    {"SWITCHBOARD_RETENTION", CFG_DURATION, CFG_WORKER, "72h", 0, 365 * 86400000LL, F(retention_ms),
+     "how long acknowledged entries stay in the stream for replay"},
 };
 
 #define NDEFS (sizeof(cfg_defs) / sizeof(cfg_defs[0]))
@@ -132,25 +143,31 @@ static int check_pg(const char *s, char *why, size_t n)
 	return 0;
 }
 
-static int set_number(const struct cfg_def *d, struct cfg *c, const char *v, char *why,
-		      size_t n)
+static int set_number(const struct cfg_def *d, struct cfg *c, const char *v, char *why, size_t n)
 {
 	long long x;
-	int rc = d->kind == CFG_SIZE ? util_parse_size(v, &x) : util_parse_ll(v, &x);
+	int rc = d->kind == CFG_SIZE       ? util_parse_size(v, &x)
+	         : d->kind == CFG_DURATION ? util_parse_duration_ms(v, &x)
+	                                   : util_parse_ll(v, &x);
 
 	if (rc != 0 || x < d->min || x > d->max) {
-		snprintf(why, n, "expected %s from %lld to %lld",
-			 d->kind == CFG_SIZE ? "a size in bytes (units k, M, G)"
-					     : "a whole number",
-			 d->min, d->max);
+		if (d->kind == CFG_DURATION)
+			snprintf(why, n,
+			         "expected a duration such as 500ms, 30s, 5m, 72h or 7d, "
+			         "from %lldms to %lldms",
+			         d->min, d->max);
+		else
+			snprintf(why, n, "expected %s from %lld to %lld",
+			         d->kind == CFG_SIZE ? "a size in bytes (units k, M, G)"
+			                             : "a whole number",
+			         d->min, d->max);
 		return -1;
 	}
 	*(long long *)((char *)c + d->off) = x;
 	return 0;
 }
 
-static int set_string(const struct cfg_def *d, struct cfg *c, const char *v, char *why,
-		      size_t n)
+static int set_string(const struct cfg_def *d, struct cfg *c, const char *v, char *why, size_t n)
 {
 	struct redis_addr ra;
 	char **slot = (char **)((char *)c + d->off);
@@ -190,6 +207,7 @@ static int cfg_set(const struct cfg_def *d, struct cfg *c, const char *v, char *
 	switch (d->kind) {
 	case CFG_INT:
 	case CFG_SIZE:
+	case CFG_DURATION:
 		return set_number(d, c, v, why, n);
 	case CFG_BOOL:
 		if (parse_bool(v, (bool *)((char *)c + d->off)) != 0) {
@@ -210,7 +228,7 @@ static int cfg_set(const struct cfg_def *d, struct cfg *c, const char *v, char *
 }
 
 static int apply(const struct cfg_def *d, struct cfg *c, const char *v, const char *from,
-		 struct cfg_error *err)
+                 struct cfg_error *err)
 {
 	char why[300];
 
@@ -234,7 +252,7 @@ static const struct cfg_def *find_flag(const char *arg, size_t len)
 
 /* Applies flags from argv; stops at the first non-flag argument. */
 static int load_flags(struct cfg *c, unsigned user, int argc, char **argv, int *argi,
-		      struct cfg_error *err)
+                      struct cfg_error *err)
 {
 	int i = 1;
 
@@ -250,13 +268,13 @@ static int load_flags(struct cfg *c, unsigned user, int argc, char **argv, int *
 		}
 		d = find_flag(arg, len);
 		if (d == NULL || !(d->users & user)) {
-			snprintf(err->errstr, sizeof(err->errstr), "unknown flag --%.*s (see --help)",
-				 (int)len, arg);
+			snprintf(err->errstr, sizeof(err->errstr),
+			         "unknown flag --%.*s (see --help)", (int)len, arg);
 			return -1;
 		}
 		if (eq == NULL && i + 1 >= argc) {
 			snprintf(err->errstr, sizeof(err->errstr), "--%.*s needs a value", (int)len,
-				 arg);
+			         arg);
 			return -1;
 		}
 		v = eq ? eq + 1 : argv[++i];
@@ -273,9 +291,9 @@ static int finish(struct cfg *c, unsigned user, struct cfg_error *err)
 
 	if ((user & CFG_INGEST) && !c->auth_disabled && (c->secret == NULL || *c->secret == '\0')) {
 		snprintf(err->errstr, sizeof(err->errstr),
-			 "WEBHOOK_SECRET: required (the shared secret Vapi sends in %s); set "
-			 "INGEST_AUTH_DISABLED=true to run without authentication",
-			 c->secret_header);
+		         "WEBHOOK_SECRET: required (the shared secret Vapi sends in %s); set "
+		         "INGEST_AUTH_DISABLED=true to run without authentication",
+		         c->secret_header);
 		return -1;
 	}
 	if ((user & CFG_WORKER) && (c->consumer == NULL || *c->consumer == '\0')) {
@@ -293,8 +311,7 @@ static int finish(struct cfg *c, unsigned user, struct cfg_error *err)
 	return 0;
 }
 
-int cfg_load(struct cfg *c, unsigned user, int argc, char **argv, int *argi,
-	     struct cfg_error *err)
+int cfg_load(struct cfg *c, unsigned user, int argc, char **argv, int *argi, struct cfg_error *err)
 {
 	memset(c, 0, sizeof(*c));
 	for (size_t i = 0; i < NDEFS; i++) {
@@ -308,7 +325,7 @@ int cfg_load(struct cfg *c, unsigned user, int argc, char **argv, int *argi,
 	}
 	if (load_flags(c, user, argc, argv, argi, err) != 0)
 		return -1;
-	return finish(c, user, err);
+	return c->help ? 0 : finish(c, user, err);
 }
 
 void cfg_free(struct cfg *c)
@@ -318,8 +335,8 @@ void cfg_free(struct cfg *c)
 	for (size_t i = 0; i < NDEFS; i++) {
 		const struct cfg_def *d = &cfg_defs[i];
 
-		if (d->kind != CFG_INT && d->kind != CFG_SIZE && d->kind != CFG_BOOL &&
-		    d->kind != CFG_LEVEL) {
+		if (d->kind != CFG_INT && d->kind != CFG_SIZE && d->kind != CFG_DURATION &&
+		    d->kind != CFG_BOOL && d->kind != CFG_LEVEL) {
 			char **slot = (char **)((char *)c + d->off);
 
 			free(*slot);

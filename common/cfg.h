@@ -13,28 +13,33 @@
 
 struct cfg {
 	/* shared */
-	char *redis_url;       /* REDIS_URL */
-	char *stream;          /* SWITCHBOARD_STREAM */
-	char *group;           /* SWITCHBOARD_GROUP */
-	char *dead_stream;     /* SWITCHBOARD_DEAD_STREAM */
-	int log_level;         /* LOG_LEVEL, an enum log_level */
+	char *redis_url;            /* REDIS_URL */
+	char *stream;               /* SWITCHBOARD_STREAM */
+	char *group;                /* SWITCHBOARD_GROUP */
+	char *dead_stream;          /* SWITCHBOARD_DEAD_STREAM */
+	int log_level;              /* LOG_LEVEL, an enum log_level */
 	long long redis_timeout_ms; /* REDIS_TIMEOUT_MS */
 	/* ingest */
-	char *listen;          /* INGEST_LISTEN, host:port */
-	long long threads;     /* INGEST_THREADS */
-	long long max_body;    /* INGEST_MAX_BODY, bytes */
-	char *secret;          /* WEBHOOK_SECRET */
-	char *secret_header;   /* WEBHOOK_SECRET_HEADER */
-	bool auth_disabled;    /* INGEST_AUTH_DISABLED */
+	char *listen;                 /* INGEST_LISTEN, host:port */
+	long long threads;            /* INGEST_THREADS */
+	long long max_body;           /* INGEST_MAX_BODY, bytes */
+	char *secret;                 /* WEBHOOK_SECRET */
+	char *secret_header;          /* WEBHOOK_SECRET_HEADER */
+	bool auth_disabled;           /* INGEST_AUTH_DISABLED */
 	long long request_timeout_ms; /* INGEST_REQUEST_TIMEOUT_MS */
 	/* worker */
-	char *database_url;    /* DATABASE_URL */
-	long long batch;       /* WORKER_BATCH */
-	long long block_ms;    /* WORKER_BLOCK_MS */
-	char *consumer;        /* WORKER_CONSUMER */
-	char *metrics_listen;  /* WORKER_METRICS_LISTEN, host:port or empty */
-	bool check_only;       /* --check-config was given */
-	bool help;             /* --help was given */
+	char *database_url;       /* DATABASE_URL */
+	long long batch;          /* WORKER_BATCH */
+	long long block_ms;       /* WORKER_BLOCK_MS */
+	char *consumer;           /* WORKER_CONSUMER */
+	char *metrics_listen;     /* WORKER_METRICS_LISTEN, host:port or empty */
+	long long claim_idle_ms;  /* WORKER_CLAIM_IDLE_MS */
+	long long max_deliveries; /* WORKER_MAX_DELIVERIES */
+	long long reroute_ms;     /* WORKER_REROUTE_INTERVAL_MS, 0: off */
+	long long trim_ms;        /* WORKER_TRIM_INTERVAL_MS, 0: off */
+	long long retention_ms;   /* SWITCHBOARD_RETENTION */
+	bool check_only;          /* --check-config was given */
+	bool help;                /* --help was given */
 };
 
 struct cfg_error {
@@ -45,8 +50,8 @@ struct cfg_error {
  * then flags in argv[1..] up to the first argument that is not a flag, whose index is
  * stored in *argi. Returns 0, or -1 with err naming the variable and what it accepts.
  * Strings in c are owned by c: release with cfg_free(). */
-int cfg_load(struct cfg *c, unsigned user, int argc, char **argv, int *argi,
-	     struct cfg_error *err) __attribute__((warn_unused_result));
+int cfg_load(struct cfg *c, unsigned user, int argc, char **argv, int *argi, struct cfg_error *err)
+    __attribute__((warn_unused_result));
 
 /* Releases the strings of c (NULL-safe). */
 void cfg_free(struct cfg *c);

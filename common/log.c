@@ -90,13 +90,14 @@ void log_msg(enum log_level lvl, const char *id_key, const char *id, const char 
 	if (id_key != NULL && id != NULL) {
 		log_json_escape(idesc, sizeof(idesc), id);
 		n = snprintf(line, sizeof(line),
-			     "{\"ts\":\"%s\",\"level\":\"%s\",\"component\":\"%s\",\"%s\":\"%s\","
-			     "\"msg\":\"%s\"}\n",
-			     ts, level_names[lvl], log_component, id_key, idesc, esc);
+		             "{\"ts\":\"%s\",\"level\":\"%s\",\"component\":\"%s\",\"%s\":\"%s\","
+		             "\"msg\":\"%s\"}\n",
+		             ts, level_names[lvl], log_component, id_key, idesc, esc);
 	} else {
-		n = snprintf(line, sizeof(line),
-			     "{\"ts\":\"%s\",\"level\":\"%s\",\"component\":\"%s\",\"msg\":\"%s\"}\n",
-			     ts, level_names[lvl], log_component, esc);
+		n = snprintf(
+		    line, sizeof(line),
+		    "{\"ts\":\"%s\",\"level\":\"%s\",\"component\":\"%s\",\"msg\":\"%s\"}\n", ts,
+		    level_names[lvl], log_component, esc);
 	}
 	if (n < 0)
 		return;

@@ -3,8 +3,8 @@
 
 #include <string.h>
 
-static const double bucket_ms[METRICS_BUCKETS] = {0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250,
-						  1000, 5000};
+static const double bucket_ms[METRICS_BUCKETS] = {0.25, 0.5, 1,   2,   5,    10,
+                                                  25,   50,  100, 250, 1000, 5000};
 
 void metric_hist_observe(struct metric_hist *h, int64_t us)
 {
@@ -21,9 +21,9 @@ void metrics_write(FILE *fp, struct metric *m, size_t n, struct metric_hist *h)
 	for (size_t i = 0; i < n; i++) {
 		if (i == 0 || strcmp(m[i].name, m[i - 1].name) != 0)
 			fprintf(fp, "# HELP %s %s\n# TYPE %s %s\n", m[i].name, m[i].help, m[i].name,
-				m[i].type);
+			        m[i].type);
 		fprintf(fp, "%s%s %lld\n", m[i].name, m[i].labels,
-			(long long)atomic_load(&m[i].value));
+		        (long long)atomic_load(&m[i].value));
 	}
 	if (h != NULL) {
 		int64_t cum = 0;
@@ -32,11 +32,11 @@ void metrics_write(FILE *fp, struct metric *m, size_t n, struct metric_hist *h)
 		for (size_t i = 0; i < METRICS_BUCKETS; i++) {
 			cum += atomic_load(&h->counts[i]);
 			fprintf(fp, "%s_bucket{le=\"%g\"} %lld\n", h->name, bucket_ms[i] / 1000,
-				(long long)cum);
+			        (long long)cum);
 		}
 		cum += atomic_load(&h->counts[METRICS_BUCKETS]);
 		fprintf(fp, "%s_bucket{le=\"+Inf\"} %lld\n%s_sum %.6f\n%s_count %lld\n", h->name,
-			(long long)cum, h->name, (double)atomic_load(&h->sum_us) / 1e6, h->name,
-			(long long)cum);
+		        (long long)cum, h->name, (double)atomic_load(&h->sum_us) / 1e6, h->name,
+		        (long long)cum);
 	}
 }

@@ -71,8 +71,7 @@ static int parse_userinfo(const char *s, size_t n, struct redis_addr *a)
 		return url_decode(a->password, sizeof(a->password), s, n);
 	if (url_decode(a->user, sizeof(a->user), s, (size_t)(colon - s)) != 0)
 		return -1;
-	return url_decode(a->password, sizeof(a->password), colon + 1,
-			  n - (size_t)(colon - s) - 1);
+	return url_decode(a->password, sizeof(a->password), colon + 1, n - (size_t)(colon - s) - 1);
 }
 
 static int parse_hostport(const char *s, size_t n, struct redis_addr *a)
@@ -131,13 +130,14 @@ int redisconn_parse_url(const char *url, struct redis_addr *a, char *err, size_t
 		return parse_unix(url + 7, a, err, errlen);
 	if (strncmp(url, "rediss://", 9) == 0) {
 		snprintf(err, errlen,
-			 "rediss:// (TLS) is not supported by the hiredis this was built with; "
-			 "use redis:// through a TLS tunnel");
+		         "rediss:// (TLS) is not supported by the hiredis this was built with; "
+		         "use redis:// through a TLS tunnel");
 		return -1;
 	}
 	if (strncmp(url, "redis://", 8) != 0) {
-		snprintf(err, errlen, "expected redis://[[user]:password@]host[:port][/db] or "
-				      "unix:///path");
+		snprintf(err, errlen,
+		         "expected redis://[[user]:password@]host[:port][/db] or "
+		         "unix:///path");
 		return -1;
 	}
 	rest = url + 8;
@@ -156,8 +156,9 @@ int redisconn_parse_url(const char *url, struct redis_addr *a, char *err, size_t
 		goto bad;
 	return 0;
 bad:
-	snprintf(err, errlen, "expected redis://[[user]:password@]host[:port][/db] with a port "
-			      "from 1 to 65535 and a database number");
+	snprintf(err, errlen,
+	         "expected redis://[[user]:password@]host[:port][/db] with a port "
+	         "from 1 to 65535 and a database number");
 	return -1;
 }
 
@@ -178,8 +179,7 @@ static int expect_ok(redisContext *c, int argc, const char **argv, char *err, si
 	return 0;
 }
 
-redisContext *redisconn_open(const struct redis_addr *a, int timeout_ms, char *err,
-			     size_t errlen)
+redisContext *redisconn_open(const struct redis_addr *a, int timeout_ms, char *err, size_t errlen)
 {
 	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
 	redisContext *c;
@@ -194,8 +194,8 @@ redisContext *redisconn_open(const struct redis_addr *a, int timeout_ms, char *e
 		return NULL;
 	}
 	if (c->err) {
-		snprintf(err, errlen, "connect %s:%d: %s", a->path[0] ? a->path : a->host,
-			 a->port, c->errstr);
+		snprintf(err, errlen, "connect %s:%d: %s", a->path[0] ? a->path : a->host, a->port,
+		         c->errstr);
 		goto fail;
 	}
 	if (redisSetTimeout(c, tv) != REDIS_OK) {
@@ -207,7 +207,7 @@ redisContext *redisconn_open(const struct redis_addr *a, int timeout_ms, char *e
 		const char *auth3[] = {"AUTH", a->user, a->password};
 
 		if (a->user[0] != '\0' ? expect_ok(c, 3, auth3, err, errlen) != 0
-				       : expect_ok(c, 2, auth2, err, errlen) != 0)
+		                       : expect_ok(c, 2, auth2, err, errlen) != 0)
 			goto fail;
 	}
 	if (a->db != 0) {

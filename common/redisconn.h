@@ -23,8 +23,8 @@ int redisconn_parse_url(const char *url, struct redis_addr *a, char *err, size_t
 
 /* Connects, authenticates and selects the database, with timeout_ms for connect and each
  * command. Returns a new context (free with redisFree()) or NULL with a reason in err. */
-redisContext *redisconn_open(const struct redis_addr *a, int timeout_ms, char *err,
-			     size_t errlen) __attribute__((warn_unused_result));
+redisContext *redisconn_open(const struct redis_addr *a, int timeout_ms, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /* Runs a command given as argv with lengths. Returns the reply (free with
  * freeReplyObject()), or NULL when the connection failed: the context is then dead and

@@ -50,7 +50,7 @@ int stream_entry_parse(const redisReply *r, struct stream_entry *e)
 }
 
 int stream_entry_body(const struct stream_entry *e, const char **body, size_t *len, char *err,
-		      size_t errlen)
+                      size_t errlen)
 {
 	if (e->body == NULL) {
 		snprintf(err, errlen, "entry has no body field");
@@ -66,7 +66,7 @@ int stream_entry_body(const struct stream_entry *e, const char **body, size_t *l
 }
 
 int stream_ensure_group(redisContext *c, const char *stream, const char *group, char *err,
-			size_t errlen)
+                        size_t errlen)
 {
 	const char *argv[] = {"XGROUP", "CREATE", stream, group, "0", "MKSTREAM"};
 	redisReply *r = redisconn_cmdv(c, 6, argv);

@@ -14,13 +14,13 @@
 
 /* One entry read back from the stream. Pointers borrow from the reply it was parsed from. */
 struct stream_entry {
-	char id[48];             /* stream entry id, "1700000000000-0" */
-	const char *body;        /* body as stored (maybe encoded); NULL if the entry is gone */
-	size_t body_len;         /* its length */
-	int64_t received_at;     /* ms since the epoch, 0 when absent */
-	const char *request_id;  /* or NULL */
-	const char *source;      /* "http", "spool", "backfill", or NULL */
-	const char *enc;         /* NULL for a body stored as received */
+	char id[48];            /* stream entry id, "1700000000000-0" */
+	const char *body;       /* body as stored (maybe encoded); NULL if the entry is gone */
+	size_t body_len;        /* its length */
+	int64_t received_at;    /* ms since the epoch, 0 when absent */
+	const char *request_id; /* or NULL */
+	const char *source;     /* "http", "spool", "backfill", or NULL */
+	const char *enc;        /* NULL for a body stored as received */
 };
 
 /* Parses one [id, [field, value, ...]] element of an XREADGROUP/XRANGE reply into *e.
@@ -33,12 +33,12 @@ int stream_entry_parse(const redisReply *r, struct stream_entry *e)
  * when there is no encoding. Returns 0 with *body and *len, or -1 with a reason in err for
  * an unknown encoding or a missing body. The single place every reader decodes bodies. */
 int stream_entry_body(const struct stream_entry *e, const char **body, size_t *len, char *err,
-		      size_t errlen) __attribute__((warn_unused_result));
+                      size_t errlen) __attribute__((warn_unused_result));
 
 /* Creates the consumer group at the stream's start ($ would skip entries written before the
  * first worker started) with MKSTREAM. An existing group (BUSYGROUP) is fine. Returns 1 when
  * it created the group, 0 when it existed, or -1 with a reason in err. */
 int stream_ensure_group(redisContext *c, const char *stream, const char *group, char *err,
-			size_t errlen) __attribute__((warn_unused_result));
+                        size_t errlen) __attribute__((warn_unused_result));
 
 #endif

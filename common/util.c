@@ -83,9 +83,9 @@ int util_parse_size(const char *s, long long *out)
 		const char *suffix;
 		long long mult;
 	} units[] = {
-	    {"", 1},           {"b", 1},          {"k", 1024},       {"kb", 1024},
-	    {"kib", 1024},     {"m", 1 << 20},    {"mb", 1 << 20},   {"mib", 1 << 20},
-	    {"g", 1LL << 30},  {"gb", 1LL << 30}, {"gib", 1LL << 30},
+	    {"", 1},          {"b", 1},          {"k", 1024},        {"kb", 1024},
+	    {"kib", 1024},    {"m", 1 << 20},    {"mb", 1 << 20},    {"mib", 1 << 20},
+	    {"g", 1LL << 30}, {"gb", 1LL << 30}, {"gib", 1LL << 30},
 	};
 	char *end;
 	long long v;
@@ -101,6 +101,33 @@ int util_parse_size(const char *s, long long *out)
 			if (v > (1LL << 62) / units[i].mult)
 				return -1;
 			*out = v * units[i].mult;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int util_parse_duration_ms(const char *s, long long *ms)
+{
+	static const struct {
+		const char *suffix;
+		long long mult;
+	} units[] = {{"", 1},      {"ms", 1},      {"s", 1000},
+	             {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+	char *end;
+	long long v;
+
+	if (s == NULL || !isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].suffix) == 0) {
+			if (v > (1LL << 62) / units[i].mult)
+				return -1;
+			*ms = v * units[i].mult;
 			return 0;
 		}
 	}
@@ -158,9 +185,9 @@ static int parse_iso8601(const char *s, int64_t *ms)
 	}
 	if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
 		return -1;
-	*ms = ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 +
-		sec - off) *
-		   1000) +
+	*ms = ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec -
+	        off) *
+	       1000) +
 	      frac;
 	return 0;
 }

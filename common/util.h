@@ -31,6 +31,10 @@ int64_t util_backoff_ms(unsigned attempt, int64_t base_ms, int64_t cap_ms);
  * the text is not a size. */
 int util_parse_size(const char *s, long long *out) __attribute__((warn_unused_result));
 
+/* Parses a duration such as "500ms", "30s", "5m", "72h", "7d" (a bare number is
+ * milliseconds) into *ms. Returns 0, or -1 when the text is not one. */
+int util_parse_duration_ms(const char *s, long long *ms) __attribute__((warn_unused_result));
+
 /* Parses a whole decimal number into *out; -1 unless the whole text is one. */
 int util_parse_ll(const char *s, long long *out) __attribute__((warn_unused_result));
 

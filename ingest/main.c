@@ -21,7 +21,7 @@ static void on_signal(int sig)
 static void usage(FILE *fp)
 {
 	fprintf(fp, "usage: switchboard-ingest [settings]\n"
-		    "Serves POST /api/vapi/webhook, GET /healthz and GET /metrics.\n");
+	            "Serves POST /api/vapi/webhook, GET /healthz and GET /metrics.\n");
 	cfg_usage(CFG_INGEST, fp);
 }
 

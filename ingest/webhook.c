@@ -34,8 +34,11 @@ enum {
 	M_COUNT
 };
 
-#define REQ(code) {"switchboard_ingest_requests_total", "{route=\"webhook\",status=\"" #code "\"}", \
-		   "counter", "Webhook requests answered, by route and HTTP status", 0}
+#define REQ(code)                                                                                  \
+	{                                                                                          \
+		"switchboard_ingest_requests_total", "{route=\"webhook\",status=\"" #code "\"}",   \
+		    "counter", "Webhook requests answered, by route and HTTP status", 0            \
+	}
 static struct metric metrics[M_COUNT] = {
     [M_REQ_200] = REQ(200),
     [M_REQ_400] = REQ(400),
@@ -44,26 +47,26 @@ static struct metric metrics[M_COUNT] = {
     [M_REQ_405] = REQ(405),
     [M_REQ_413] = REQ(413),
     [M_REQ_503] = REQ(503),
-    [M_BYTES] = {"switchboard_ingest_received_bytes_total", "", "counter",
-		 "Body bytes accepted", 0},
+    [M_BYTES] = {"switchboard_ingest_received_bytes_total", "", "counter", "Body bytes accepted",
+                 0},
     [M_REDIS_ERR] = {"switchboard_ingest_redis_errors_total", "", "counter",
-		     "Failed Redis connects and commands", 0},
-    [M_AUTH_MISSING] = {"switchboard_ingest_auth_failures_total", "{reason=\"missing\"}",
-			"counter", "Requests rejected by authentication, by reason", 0},
+                     "Failed Redis connects and commands", 0},
+    [M_AUTH_MISSING] = {"switchboard_ingest_auth_failures_total", "{reason=\"missing\"}", "counter",
+                        "Requests rejected by authentication, by reason", 0},
     [M_AUTH_MISMATCH] = {"switchboard_ingest_auth_failures_total", "{reason=\"mismatch\"}",
-			 "counter", "Requests rejected by authentication, by reason", 0},
+                         "counter", "Requests rejected by authentication, by reason", 0},
 };
 static struct metric_hist enqueue_hist = {"switchboard_ingest_enqueue_seconds",
-					  "Time from body read to Redis confirming the XADD",
-					  {0},
-					  0};
+                                          "Time from body read to Redis confirming the XADD",
+                                          {0},
+                                          0};
 
 struct ingest {
 	struct mg_context *ctx;
 	const struct cfg *cfg;
 	struct redis_addr addr;
 	struct auth_cfg auth;
-	unsigned boot;                /* random per process, prefix of request ids */
+	unsigned boot;                  /* random per process, prefix of request ids */
 	_Atomic unsigned long long seq; /* request counter */
 };
 
@@ -99,14 +102,29 @@ static void answer(struct mg_connection *conn, int status, const char *rid, cons
 	char len[24];
 
 	switch (rid == NULL ? 0 : status) {
-	case 0: break;
-	case 200: metric_add(&metrics[M_REQ_200], 1); break;
-	case 400: metric_add(&metrics[M_REQ_400], 1); break;
-	case 401: metric_add(&metrics[M_REQ_401], 1); break;
-	case 404: metric_add(&metrics[M_REQ_404], 1); break;
-	case 405: metric_add(&metrics[M_REQ_405], 1); break;
-	case 413: metric_add(&metrics[M_REQ_413], 1); break;
-	default: metric_add(&metrics[M_REQ_503], 1); break;
+	case 0:
+		break;
+	case 200:
+		metric_add(&metrics[M_REQ_200], 1);
+		break;
+	case 400:
+		metric_add(&metrics[M_REQ_400], 1);
+		break;
+	case 401:
+		metric_add(&metrics[M_REQ_401], 1);
+		break;
+	case 404:
+		metric_add(&metrics[M_REQ_404], 1);
+		break;
+	case 405:
+		metric_add(&metrics[M_REQ_405], 1);
+		break;
+	case 413:
+		metric_add(&metrics[M_REQ_413], 1);
+		break;
+	default:
+		metric_add(&metrics[M_REQ_503], 1);
+		break;
 	}
 	snprintf(len, sizeof(len), "%zu", strlen(json));
 	mg_response_header_start(conn, status);
@@ -161,12 +179,12 @@ static long long read_body(struct mg_connection *conn, struct ingest_thread *t, 
 /* XADDs the entry on the thread's connection, reconnecting once if the connection had
  * gone stale. Fills id with the stream id. Returns 0, or -1 when Redis cannot take it. */
 static int enqueue(struct ingest *in, struct ingest_thread *t, size_t len, const char *rid,
-		   char *id, size_t idlen)
+                   char *id, size_t idlen)
 {
 	char now[24], err[256];
-	const char *argv[11] = {"XADD", in->cfg->stream, "*", STREAM_F_BODY, t->buf,
-				STREAM_F_RECEIVED_AT, now, STREAM_F_REQUEST_ID, rid,
-				STREAM_F_SOURCE, "http"};
+	const char *argv[11] = {"XADD", in->cfg->stream,      "*",   STREAM_F_BODY,
+	                        t->buf, STREAM_F_RECEIVED_AT, now,   STREAM_F_REQUEST_ID,
+	                        rid,    STREAM_F_SOURCE,      "http"};
 	size_t lens[11];
 
 	snprintf(now, sizeof(now), "%lld", (long long)util_now_ms());
@@ -177,7 +195,7 @@ static int enqueue(struct ingest *in, struct ingest_thread *t, size_t len, const
 
 		if (t->redis == NULL) {
 			t->redis = redisconn_open(&in->addr, (int)in->cfg->redis_timeout_ms, err,
-						  sizeof(err));
+			                          sizeof(err));
 			if (t->redis == NULL) {
 				metric_add(&metrics[M_REDIS_ERR], 1);
 				log_msg(LOGL_ERROR, "request_id", rid, "redis: %s", err);
@@ -192,7 +210,7 @@ static int enqueue(struct ingest *in, struct ingest_thread *t, size_t len, const
 		}
 		metric_add(&metrics[M_REDIS_ERR], 1);
 		log_msg(LOGL_ERROR, "request_id", rid, "redis XADD: %s",
-			r ? r->str : t->redis->errstr);
+		        r ? r->str : t->redis->errstr);
 		/* A context that failed is never reused; an error reply leaves it usable. */
 		if (r == NULL) {
 			redisFree(t->redis);
@@ -207,8 +225,8 @@ static void handle_post(struct mg_connection *conn, struct ingest *in, const cha
 {
 	struct ingest_thread *t = mg_get_thread_pointer(conn);
 	const struct mg_request_info *ri = mg_get_request_info(conn);
-	enum auth_result ar = auth_check_secret(&in->auth,
-						mg_get_header(conn, in->cfg->secret_header));
+	enum auth_result ar =
+	    auth_check_secret(&in->auth, mg_get_header(conn, in->cfg->secret_header));
 	char id[64], json[160];
 	long long len;
 	int64_t t0;
@@ -216,12 +234,14 @@ static void handle_post(struct mg_connection *conn, struct ingest *in, const cha
 	if (ar == AUTH_MISSING || ar == AUTH_MISMATCH) {
 		metric_add(&metrics[ar == AUTH_MISSING ? M_AUTH_MISSING : M_AUTH_MISMATCH], 1);
 		log_msg(LOGL_WARN, "request_id", rid, "rejected: secret %s", auth_result_name(ar));
-		snprintf(json, sizeof(json), "{\"error\":\"unauthorized\",\"reason\":\"secret %s\"}",
-			 auth_result_name(ar));
+		snprintf(json, sizeof(json),
+		         "{\"error\":\"unauthorized\",\"reason\":\"secret %s\"}",
+		         auth_result_name(ar));
 		answer(conn, 401, rid, json);
 		return;
 	}
-	if (ri->content_length > in->cfg->max_body || (len = read_body(conn, t, in->cfg->max_body)) == -1) {
+	if (ri->content_length > in->cfg->max_body ||
+	    (len = read_body(conn, t, in->cfg->max_body)) == -1) {
 		answer(conn, 413, rid, "{\"error\":\"body too large\"}");
 		return;
 	}
@@ -237,8 +257,8 @@ static void handle_post(struct mg_connection *conn, struct ingest *in, const cha
 	} else {
 		metric_hist_observe(&enqueue_hist, util_mono_us() - t0);
 		metric_add(&metrics[M_BYTES], len);
-		snprintf(json, sizeof(json), "{\"ok\":true,\"id\":\"%s\",\"request_id\":\"%s\"}", id,
-			 rid);
+		snprintf(json, sizeof(json), "{\"ok\":true,\"id\":\"%s\",\"request_id\":\"%s\"}",
+		         id, rid);
 		answer(conn, 200, rid, json);
 	}
 	if (t->cap > BUF_KEEP) {
@@ -255,7 +275,7 @@ static int on_webhook(struct mg_connection *conn, void *cbdata)
 	char rid[40];
 
 	snprintf(rid, sizeof(rid), "%08x%016llx", in->boot,
-		 (unsigned long long)atomic_fetch_add(&in->seq, 1));
+	         (unsigned long long)atomic_fetch_add(&in->seq, 1));
 	if (strcmp(ri->local_uri, WEBHOOK_PATH) != 0)
 		answer(conn, 404, rid, "{\"error\":\"not found\"}");
 	else if (strcmp(ri->request_method, "POST") != 0)
@@ -338,8 +358,8 @@ struct ingest *ingest_start(const struct cfg *c, char *err, size_t errlen)
 	cb.init_thread = thread_init;
 	cb.exit_thread = thread_exit;
 	set_options(c, opts, threads, timeout);
-	init = (struct mg_init_data){.callbacks = &cb, .user_data = in,
-				     .configuration_options = opts};
+	init =
+	    (struct mg_init_data){.callbacks = &cb, .user_data = in, .configuration_options = opts};
 	ed = (struct mg_error_data){.code = &code, .text = why, .text_buffer_size = sizeof(why)};
 	why[0] = '\0';
 	in->ctx = mg_start2(&init, &ed);

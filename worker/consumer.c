@@ -1,10 +1,9 @@
-/* Batch loop: XREADGROUP → parse → route and write in one transaction → dead letters and
- * XACK in one MULTI. */
+/* The batch pipeline: XREADGROUP → parse → route and write in one transaction → dead letters
+ * and XACK in one MULTI. */
 #include "consumer.h"
 
 #include "log.h"
-#include "redisconn.h"
-#include "sink.h"
+#include "maint.h"
 #include "stream.h"
 #include "util.h"
 
@@ -14,62 +13,89 @@
 
 /* How often a serialization failure or deadlock is retried before the batch is split. */
 #define CONSUMER_TXN_RETRIES 5
+#define CONSUMER_TXN_BACKOFF_BASE_MS 10
+#define CONSUMER_TXN_BACKOFF_CAP_MS 1000
 
-struct consumer {
-	const struct cfg *cfg;
-	struct redis_addr addr;
-	redisContext *redis;
-	struct sink *sink;
-	volatile sig_atomic_t *stop;
-	int read_pending; /* read our own pending entries (id 0) before new ones (>) */
-	int group_seen;   /* the group existed or was created by us before */
-};
+int consumer_init(struct consumer *c, const struct cfg *cfg, volatile sig_atomic_t *stop)
+{
+	char err[256];
 
-static void redis_drop(struct consumer *c)
+	memset(c, 0, sizeof(*c));
+	c->cfg = cfg;
+	c->stop = stop;
+	c->read_pending = 1;
+	if (redisconn_parse_url(cfg->redis_url, &c->addr, err, sizeof(err)) != 0) {
+		log_error("REDIS_URL: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
+void consumer_close(struct consumer *c)
 {
 	redisFree(c->redis);
 	c->redis = NULL;
-	/* Whatever we had read but not acked is still pending for us: read it again first. */
-	c->read_pending = 1;
+	sink_close(c->sink);
+	c->sink = NULL;
+	metric_set(&wmetrics[WM_REDIS_UP], 0);
+	metric_set(&wmetrics[WM_PG_UP], 0);
 }
 
-/* Connects to Redis and makes sure the group exists, retrying with backoff. Returns 0, or
- * -1 when asked to stop. */
-static int redis_up(struct consumer *c)
+void consumer_redis_drop(struct consumer *c)
+{
+	redisFree(c->redis);
+	c->redis = NULL;
+	c->read_pending = 1;
+	metric_add(&wmetrics[WM_REDIS_ERRORS], 1);
+	metric_set(&wmetrics[WM_REDIS_UP], 0);
+}
+
+static void backoff(struct consumer *c, unsigned attempt)
+{
+	util_sleep_ms(util_backoff_ms(attempt, UTIL_BACKOFF_BASE_MS, UTIL_BACKOFF_CAP_MS),
+	              (volatile int *)c->stop);
+}
+
+int consumer_redis_up(struct consumer *c)
 {
 	char err[256];
 
 	for (unsigned attempt = 0; !*c->stop; attempt++) {
 		int created = -1;
 
+		/* A blocking read waits up to block_ms for entries: the socket timeout must
+		 * outlast it. */
 		if (c->redis == NULL)
-			c->redis = redisconn_open(&c->addr, (int)c->cfg->redis_timeout_ms, err,
-						  sizeof(err));
+			c->redis = redisconn_open(
+			    &c->addr, (int)(c->cfg->redis_timeout_ms + c->cfg->block_ms), err,
+			    sizeof(err));
 		if (c->redis != NULL)
 			created = stream_ensure_group(c->redis, c->cfg->stream, c->cfg->group, err,
-						      sizeof(err));
+			                              sizeof(err));
 		if (created >= 0) {
 			if (created && c->group_seen)
-				log_error("consumer group %s on %s had vanished (Redis lost its data?); "
-					  "re-created it: entries written meanwhile are read from the "
-					  "stream's start",
-					  c->cfg->group, c->cfg->stream);
+				log_error(
+				    "consumer group %s on %s had vanished (Redis lost its data?); "
+				    "re-created it: entries written meanwhile are read from the "
+				    "stream's start",
+				    c->cfg->group, c->cfg->stream);
 			if (attempt > 0)
 				log_info("redis: connected again after %u attempts", attempt);
 			c->group_seen = 1;
+			metric_set(&wmetrics[WM_REDIS_UP], 1);
 			return 0;
 		}
 		if (c->redis != NULL)
-			redis_drop(c);
+			consumer_redis_drop(c);
+		else
+			metric_add(&wmetrics[WM_REDIS_ERRORS], 1);
 		log_warn("redis: %s; retrying", err);
-		util_sleep_ms(util_backoff_ms(attempt, UTIL_BACKOFF_BASE_MS, UTIL_BACKOFF_CAP_MS),
-			      (volatile int *)c->stop);
+		backoff(c, attempt);
 	}
 	return -1;
 }
 
-/* Connects to PostgreSQL, retrying with backoff. Returns 0, or -1 when asked to stop. */
-static int pg_up(struct consumer *c)
+int consumer_pg_up(struct consumer *c)
 {
 	char err[512];
 
@@ -80,36 +106,46 @@ static int pg_up(struct consumer *c)
 		if (c->sink != NULL) {
 			if (attempt > 0)
 				log_info("postgres: connected again after %u attempts", attempt);
-			return 0;
+			break;
 		}
+		metric_add(&wmetrics[WM_PG_ERRORS], 1);
 		log_warn("postgres: %s; retrying", err);
-		util_sleep_ms(util_backoff_ms(attempt, UTIL_BACKOFF_BASE_MS, UTIL_BACKOFF_CAP_MS),
-			      (volatile int *)c->stop);
+		backoff(c, attempt);
 	}
+	metric_set(&wmetrics[WM_PG_UP], 1);
 	return 0;
 }
 
-/* Turns entry i of the reply into an item: decoded body and parsed message, or dead with
+static void pg_drop(struct consumer *c)
+{
+	sink_close(c->sink);
+	c->sink = NULL;
+	metric_add(&wmetrics[WM_PG_ERRORS], 1);
+	metric_set(&wmetrics[WM_PG_UP], 0);
+}
+
+/* Turns one [id, fields] element into an item: decoded body and parsed message, or dead with
  * the reason. */
-static void item_prepare(const redisReply *r, struct sink_item *it)
+static void item_prepare(const redisReply *r, long long deliveries, long long max,
+                         struct sink_item *it)
 {
 	char why[256];
 
 	memset(it, 0, sizeof(*it));
+	it->deliveries = deliveries;
 	if (stream_entry_parse(r, &it->entry) != 0) {
-		it->dead = true;
 		snprintf(it->reason, sizeof(it->reason), "malformed stream entry");
+	} else if (deliveries > max) {
+		snprintf(it->reason, sizeof(it->reason), "max deliveries: delivered %lld times",
+		         deliveries);
+	} else if (stream_entry_body(&it->entry, &it->body, &it->body_len, why, sizeof(why)) != 0) {
+		snprintf(it->reason, sizeof(it->reason), "%s", why);
+	} else if (vapi_msg_parse(it->body, it->body_len, &it->msg, why, sizeof(why)) != 0) {
+		snprintf(it->reason, sizeof(it->reason), "%s", why);
+	} else {
 		return;
 	}
-	if (stream_entry_body(&it->entry, &it->body, &it->body_len, why, sizeof(why)) != 0) {
-		it->dead = true;
-		snprintf(it->reason, sizeof(it->reason), "%s", why);
-		return;
-	}
-	if (vapi_msg_parse(it->body, it->body_len, &it->msg, why, sizeof(why)) != 0) {
-		it->dead = true;
-		snprintf(it->reason, sizeof(it->reason), "%s", why);
-	}
+	it->dead = true;
 }
 
 /* Orders a batch by call id, then stream id, so that concurrent workers lock rows in the
@@ -120,7 +156,7 @@ static int item_cmp(const void *a, const void *b)
 	const struct sink_item *y = *(struct sink_item *const *)b;
 	const char *cx = x->dead ? NULL : x->msg.call_id, *cy = y->dead ? NULL : y->msg.call_id;
 	int d = strcmp(cx ? cx : "", cy ? cy : "");
-	long long ix, iy, sx, sy;
+	long long ix = 0, iy = 0, sx = 0, sy = 0;
 
 	if (d != 0)
 		return d;
@@ -130,14 +166,15 @@ static int item_cmp(const void *a, const void *b)
 	return ix != iy ? (ix < iy ? -1 : 1) : (sx < sy ? -1 : sx > sy);
 }
 
-/* Writes items[0..n) with retries. Returns 0 when committed; -1 with rc_out set otherwise. */
+/* Writes items[0..n) in one transaction, reconnecting and retrying as the failure calls for.
+ * Returns 0 when committed; -1 with *rc_out (SINK_CONN only when stopping) otherwise. */
 static int write_once(struct consumer *c, struct sink_item **items, size_t n,
-		      enum sink_status *rc_out, char *err, size_t errlen)
+                      enum sink_status *rc_out, char *err, size_t errlen)
 {
 	for (unsigned attempt = 0;; attempt++) {
 		enum sink_status rc;
 
-		if (pg_up(c) != 0) {
+		if (consumer_pg_up(c) != 0) {
 			*rc_out = SINK_CONN;
 			return -1;
 		}
@@ -146,17 +183,17 @@ static int write_once(struct consumer *c, struct sink_item **items, size_t n,
 			return 0;
 		if (rc == SINK_CONN) {
 			log_warn("postgres: %s; reconnecting", err);
-			sink_close(c->sink);
-			c->sink = NULL;
-			util_sleep_ms(util_backoff_ms(attempt, UTIL_BACKOFF_BASE_MS,
-						      UTIL_BACKOFF_CAP_MS),
-				      (volatile int *)c->stop);
+			pg_drop(c);
+			backoff(c, attempt);
 			continue;
 		}
 		if (rc == SINK_RETRY && attempt < CONSUMER_TXN_RETRIES) {
-			util_sleep_ms(util_backoff_ms(attempt, 10, 1000), NULL);
+			util_sleep_ms(util_backoff_ms(attempt, CONSUMER_TXN_BACKOFF_BASE_MS,
+			                              CONSUMER_TXN_BACKOFF_CAP_MS),
+			              NULL);
 			continue;
 		}
+		metric_add(&wmetrics[WM_PG_ERRORS], 1);
 		*rc_out = rc;
 		return -1;
 	}
@@ -164,7 +201,7 @@ static int write_once(struct consumer *c, struct sink_item **items, size_t n,
 
 /* Writes the batch; when it fails through one message's fault, writes each message in its
  * own transaction so that only the bad ones are dead-lettered. Returns 0 when every item is
- * either committed or marked dead; -1 when asked to stop with the batch unwritten. */
+ * committed or marked dead; -1 when asked to stop with the batch unwritten. */
 static int write_batch(struct consumer *c, struct sink_item **items, size_t n)
 {
 	char err[512];
@@ -188,12 +225,13 @@ static int write_batch(struct consumer *c, struct sink_item **items, size_t n)
 	return 0;
 }
 
-/* Appends XADD of one dead letter to the pipeline. */
+/* Appends the XADD of one dead letter to the pipeline: the entry as it was (body still
+ * encoded, so a redrive restores it exactly), the reason, the original id and attempts. */
 static void append_dead(struct consumer *c, const struct sink_item *it, const char *now)
 {
-	char recv[24];
-	const char *argv[20];
-	size_t lens[20];
+	char recv[24], attempts[24];
+	const char *argv[24];
+	size_t lens[24];
 	int n = 0;
 
 #define ARG(s, l) (argv[n] = (s), lens[n] = (l), n++)
@@ -205,6 +243,9 @@ static void append_dead(struct consumer *c, const struct sink_item *it, const ch
 	ARGS(it->reason);
 	ARGS("original_id");
 	ARGS(it->entry.id);
+	snprintf(attempts, sizeof(attempts), "%lld", it->deliveries);
+	ARGS("attempts");
+	ARGS(attempts);
 	ARGS("dead_at");
 	ARGS(now);
 	ARGS("consumer");
@@ -219,6 +260,10 @@ static void append_dead(struct consumer *c, const struct sink_item *it, const ch
 	if (it->entry.request_id != NULL) {
 		ARGS(STREAM_F_REQUEST_ID);
 		ARGS(it->entry.request_id);
+	}
+	if (it->entry.source != NULL) {
+		ARGS(STREAM_F_SOURCE);
+		ARGS(it->entry.source);
 	}
 	if (it->entry.enc != NULL) {
 		ARGS(STREAM_F_ENC);
@@ -236,7 +281,7 @@ static int ack_batch(struct consumer *c, struct sink_item *items, size_t n)
 {
 	const char **argv = calloc(n + 3, sizeof(*argv));
 	char now[24];
-	size_t queued = 2;
+	size_t replies = 3; /* MULTI, XACK, EXEC */
 	int rc = 0;
 
 	if (argv == NULL)
@@ -246,9 +291,9 @@ static int ack_batch(struct consumer *c, struct sink_item *items, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		if (items[i].dead) {
 			log_msg(LOGL_ERROR, "stream_id", items[i].entry.id, "dead-lettered: %s",
-				items[i].reason);
+			        items[i].reason);
 			append_dead(c, &items[i], now);
-			queued++;
+			replies++;
 		}
 	}
 	argv[0] = "XACK";
@@ -258,52 +303,75 @@ static int ack_batch(struct consumer *c, struct sink_item *items, size_t n)
 		argv[3 + i] = items[i].entry.id;
 	redisAppendCommandArgv(c->redis, (int)(n + 3), argv, NULL);
 	redisAppendCommand(c->redis, "EXEC");
-	for (size_t i = 0; i < queued + 1; i++) {
+	for (size_t i = 0; i < replies; i++) {
 		redisReply *r = NULL;
 
 		if (redisGetReply(c->redis, (void **)&r) != REDIS_OK) {
 			rc = -1;
 			break;
 		}
-		if (r->type == REDIS_REPLY_ERROR || (i == queued && r->type != REDIS_REPLY_ARRAY)) {
-			log_error("ack: %s", r->type == REDIS_REPLY_ERROR ? r->str : "EXEC aborted");
+		if (r->type == REDIS_REPLY_ERROR ||
+		    (i == replies - 1 && r->type != REDIS_REPLY_ARRAY)) {
+			log_error("ack: %s",
+			          r->type == REDIS_REPLY_ERROR ? r->str : "EXEC aborted");
 			rc = -1;
 		}
 		freeReplyObject(r);
 	}
 	free(argv);
 	if (rc != 0 && c->redis->err)
-		redis_drop(c);
+		consumer_redis_drop(c);
+	else if (rc != 0)
+		c->read_pending = 1; /* still pending for us: read them again next */
 	return rc;
 }
 
-static void process(struct consumer *c, const redisReply *entries)
+static void count_outcomes(struct sink_item *items, size_t n, bool ack, struct batch_result *res)
+{
+	for (size_t i = 0; i < n; i++) {
+		res->unrouted += items[i].unrouted;
+		res->dead += items[i].dead;
+		res->skipped += items[i].skip;
+		if (items[i].unrouted && ack)
+			log_msg(LOGL_WARN, "stream_id", items[i].entry.id, "unrouted: %s",
+			        items[i].reason);
+	}
+	res->filed = n - res->unrouted - res->dead - res->skipped;
+}
+
+void consumer_process(struct consumer *c, const redisReply *entries, const long long *deliveries,
+                      bool ack, consumer_filter filter, void *arg, struct batch_result *res)
 {
 	size_t n = entries->elements;
 	struct sink_item *items = calloc(n, sizeof(*items));
 	struct sink_item **order = calloc(n, sizeof(*order));
-	size_t parked = 0, dead = 0;
+	int64_t t0 = util_mono_us();
 
+	memset(res, 0, sizeof(*res));
 	if (items == NULL || order == NULL) {
 		log_error("out of memory for a batch of %zu", n);
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		item_prepare(entries->element[i], &items[i]);
+		item_prepare(entries->element[i], deliveries ? deliveries[i] : 1,
+		             c->cfg->max_deliveries, &items[i]);
+		if (filter != NULL && !items[i].dead)
+			filter(c, &items[i], arg);
 		order[i] = &items[i];
 	}
 	qsort(order, n, sizeof(*order), item_cmp);
 	if (write_batch(c, order, n) != 0)
 		goto out; /* stopping during an outage: nothing acked, all stays pending */
-	for (size_t i = 0; i < n; i++) {
-		parked += items[i].unrouted;
-		dead += items[i].dead;
-		if (items[i].unrouted)
-			log_msg(LOGL_WARN, "stream_id", items[i].entry.id, "unrouted: %s",
-				items[i].reason);
+	res->written = true;
+	count_outcomes(items, n, ack, res);
+	if (ack && ack_batch(c, items, n) == 0) {
+		res->acked = true;
+		metric_add(&wmetrics[WM_FILED], (int64_t)res->filed);
+		metric_add(&wmetrics[WM_UNROUTED], (int64_t)res->unrouted);
+		metric_add(&wmetrics[WM_DEAD], (int64_t)res->dead);
+		metric_add(&wmetrics[WM_BATCHES], 1);
+		metric_hist_observe(&wbatch_hist, util_mono_us() - t0);
 	}
-	if (ack_batch(c, items, n) == 0)
-		log_debug("batch of %zu committed (%zu unrouted, %zu dead)", n, parked, dead);
 out:
 	for (size_t i = 0; items != NULL && i < n; i++)
 		vapi_msg_free(&items[i].msg);
@@ -311,35 +379,91 @@ out:
 	free(items);
 }
 
+int consumer_deliveries(struct consumer *c, const redisReply *entries, long long *out)
+{
+	size_t n = entries->elements;
+	char count[24];
+	const char *argv[7] = {"XPENDING", c->cfg->stream, c->cfg->group,   NULL,
+	                       NULL,       count,          c->cfg->consumer};
+	redisReply *r;
+
+	for (size_t i = 0; i < n; i++)
+		out[i] = 1;
+	if (n == 0 || entries->element[0]->type != REDIS_REPLY_ARRAY ||
+	    entries->element[n - 1]->type != REDIS_REPLY_ARRAY)
+		return 0;
+	argv[3] = entries->element[0]->element[0]->str;
+	argv[4] = entries->element[n - 1]->element[0]->str;
+	snprintf(count, sizeof(count), "%zu", n);
+	r = redisconn_cmdv(c->redis, 7, argv);
+	if (r == NULL) {
+		consumer_redis_drop(c);
+		return -1;
+	}
+	/* Each row: [id, consumer, idle ms, deliveries]; entries and rows are both in id order. */
+	for (size_t i = 0, j = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && j < n; i++) {
+		const redisReply *row = r->element[i];
+
+		if (row->type != REDIS_REPLY_ARRAY || row->elements < 4)
+			continue;
+		while (j < n && strcmp(entries->element[j]->element[0]->str, row->element[0]->str))
+			j++;
+		if (j < n)
+			out[j++] = row->element[3]->integer;
+	}
+	freeReplyObject(r);
+	return 0;
+}
+
+void consumer_process_redelivered(struct consumer *c, const redisReply *entries)
+{
+	long long *deliveries = calloc(entries->elements, sizeof(*deliveries));
+	struct batch_result res;
+
+	if (deliveries == NULL)
+		return;
+	if (consumer_deliveries(c, entries, deliveries) == 0)
+		consumer_process(c, entries, deliveries, true, NULL, NULL, &res);
+	free(deliveries);
+}
+
 /* Reads one batch. Returns the reply (free it) or NULL when the connection failed. */
 static redisReply *read_batch(struct consumer *c)
 {
 	char count[24], block[24];
-	const char *argv[] = {"XREADGROUP", "GROUP", c->cfg->group, c->cfg->consumer, "COUNT",
-			      count,        "BLOCK", block,         "STREAMS",        c->cfg->stream,
-			      c->read_pending ? "0" : ">"};
+	const char *argv[] = {"XREADGROUP",
+	                      "GROUP",
+	                      c->cfg->group,
+	                      c->cfg->consumer,
+	                      "COUNT",
+	                      count,
+	                      "BLOCK",
+	                      block,
+	                      "STREAMS",
+	                      c->cfg->stream,
+	                      c->read_pending ? "0" : ">"};
 
 	snprintf(count, sizeof(count), "%lld", c->cfg->batch);
 	snprintf(block, sizeof(block), "%lld", c->read_pending ? 1LL : c->cfg->block_ms);
 	return redisconn_cmdv(c->redis, 11, argv);
 }
 
-/* Handles one read: returns 0 to go on, -1 when the connection must be rebuilt. */
-static int step(struct consumer *c)
+int consumer_step(struct consumer *c)
 {
 	redisReply *r = read_batch(c);
 	const redisReply *entries;
+	struct batch_result res;
 
 	if (r == NULL) {
 		log_warn("redis: %s; reconnecting", c->redis->errstr);
-		redis_drop(c);
+		consumer_redis_drop(c);
 		return -1;
 	}
 	if (r->type == REDIS_REPLY_ERROR) {
 		/* NOGROUP or UNBLOCKED (stream deleted): reconnecting re-creates the group. */
 		log_error("XREADGROUP: %s", r->str);
 		freeReplyObject(r);
-		redis_drop(c);
+		consumer_redis_drop(c);
 		return -1;
 	}
 	if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) { /* BLOCK timed out */
@@ -349,32 +473,34 @@ static int step(struct consumer *c)
 	entries = r->element[0]->element[1];
 	if (entries->elements == 0)
 		c->read_pending = 0; /* our pending list is empty: go on with new entries */
+	else if (c->read_pending)
+		consumer_process_redelivered(c, entries);
 	else
-		process(c, entries);
+		consumer_process(c, entries, NULL, true, NULL, NULL, &res);
 	freeReplyObject(r);
 	return 0;
 }
 
 int consumer_run(const struct cfg *cfg, volatile sig_atomic_t *stop)
 {
-	struct consumer c = {.cfg = cfg, .stop = stop, .read_pending = 1};
-	char err[256];
+	struct consumer c;
+	struct maint m;
 
-	if (redisconn_parse_url(cfg->redis_url, &c.addr, err, sizeof(err)) != 0) {
-		log_error("REDIS_URL: %s", err);
+	if (consumer_init(&c, cfg, stop) != 0)
 		return 1;
-	}
-	log_info("worker %s consuming %s as group %s, batches of %lld", cfg->consumer,
-		 cfg->stream, cfg->group, cfg->batch);
+	maint_init(&m, &c);
+	log_info("worker %s consuming %s as group %s, batches of %lld", cfg->consumer, cfg->stream,
+	         cfg->group, cfg->batch);
 	while (!*stop) {
-		if (c.redis == NULL && redis_up(&c) != 0)
+		if (c.redis == NULL && consumer_redis_up(&c) != 0)
 			break;
-		if (pg_up(&c) != 0)
+		if (consumer_pg_up(&c) != 0)
 			break;
-		step(&c);
+		if (consumer_step(&c) == 0)
+			maint_tick(&m);
 	}
-	redisFree(c.redis);
-	sink_close(c.sink);
+	maint_leave_group(&c);
+	consumer_close(&c);
 	log_info("worker %s stopped", cfg->consumer);
 	return 0;
 }

@@ -2,13 +2,72 @@
 #define SB_CONSUMER_H
 
 #include "cfg.h"
+#include "redisconn.h"
+#include "sink.h"
+#include "wmetrics.h"
 
 #include <signal.h>
+#include <stdbool.h>
 
-/* The worker's main loop: read batches from the consumer group, write them to PostgreSQL
- * in one transaction each, dead-letter what cannot be stored, then XACK. Rides out Redis
- * and PostgreSQL outages by reconnecting with backoff. Returns when *stop becomes non-zero
- * (after finishing and acknowledging the batch in hand): 0, or 1 on a fatal set-up error. */
-int consumer_run(const struct cfg *c, volatile sig_atomic_t *stop);
+/* One worker's connections and the batch pipeline every reading command shares:
+ * entries → decode and parse → route and write in one transaction → dead letters and XACK in
+ * one MULTI. */
+struct consumer {
+	const struct cfg *cfg;       /* borrowed */
+	struct redis_addr addr;      /* parsed REDIS_URL */
+	redisContext *redis;         /* NULL while disconnected */
+	struct sink *sink;           /* NULL while disconnected */
+	volatile sig_atomic_t *stop; /* set by signals: finish the batch in hand, then return */
+	int read_pending;            /* read our own pending entries (id 0) before new ones */
+	int group_seen;              /* the group existed before: a re-creation is reported */
+};
+
+/* What process() did with a batch. */
+struct batch_result {
+	size_t filed, unrouted, dead; /* outcomes of the entries */
+	size_t skipped;               /* left out by the filter */
+	bool written;                 /* committed (false: stopped during an outage) */
+	bool acked;                   /* dead letters and XACK done */
+};
+
+/* Prepares c for cfg. Returns 0, or -1 (logged) when REDIS_URL cannot be parsed. */
+int consumer_init(struct consumer *c, const struct cfg *cfg, volatile sig_atomic_t *stop)
+    __attribute__((warn_unused_result));
+
+/* Closes both connections. */
+void consumer_close(struct consumer *c);
+
+/* Connects to Redis (and makes sure the group exists) / to PostgreSQL, retrying with capped
+ * exponential backoff and jitter until connected (0) or asked to stop (-1). */
+int consumer_redis_up(struct consumer *c);
+int consumer_pg_up(struct consumer *c);
+
+/* Drops a failed Redis context; entries read but not acked are read again afterwards. */
+void consumer_redis_drop(struct consumer *c);
+
+/* Decides whether a parsed item is written (replay's filters); may set it->skip. */
+typedef void (*consumer_filter)(struct consumer *c, struct sink_item *it, void *arg);
+
+/* Processes entries (an array reply of [id, fields] elements). deliveries[i] is how often
+ * entry i was delivered, or NULL when all were delivered once. With ack, dead letters are
+ * written and the batch XACKed after COMMIT; without (replay), malformed entries are only
+ * counted and nothing is acknowledged. filter (may be NULL) sees each parsed item first. */
+void consumer_process(struct consumer *c, const redisReply *entries, const long long *deliveries,
+                      bool ack, consumer_filter filter, void *arg, struct batch_result *res);
+
+/* Processes entries that may have been delivered before (our pending list, or claimed),
+ * dead-lettering those delivered more than WORKER_MAX_DELIVERIES times. */
+void consumer_process_redelivered(struct consumer *c, const redisReply *entries);
+
+/* Reads and processes one batch from the group; returns 0, or -1 when Redis failed. */
+int consumer_step(struct consumer *c);
+
+/* Looks up how often each of the n entries was delivered (XPENDING over their range for
+ * this consumer) into out[0..n). Returns 0, or -1 when Redis failed. */
+int consumer_deliveries(struct consumer *c, const redisReply *entries, long long *out);
+
+/* The run command: consume until *stop; periodic claim, trim and re-route. Returns the exit
+ * code. */
+int consumer_run(const struct cfg *cfg, volatile sig_atomic_t *stop);
 
 #endif

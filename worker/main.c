@@ -4,6 +4,8 @@
 #include "consumer.h"
 #include "log.h"
 #include "migrate.h"
+#include "ops.h"
+#include "wmetrics.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -23,9 +25,16 @@ static void on_signal(int sig)
 static void usage(FILE *fp)
 {
 	fprintf(fp, "usage: switchboard-worker [settings] [command]\n"
-		    "commands:\n"
-		    "  run       consume the stream into PostgreSQL (the default)\n"
-		    "  migrate   apply the SQL migrations and exit\n");
+	            "commands:\n"
+	            "  run                 consume the stream into PostgreSQL (the default)\n"
+	            "  migrate             apply the SQL migrations and exit\n"
+	            "  drain [--timeout D] consume until nothing is lagging or pending, then exit\n"
+	            "  replay --since TIME [--until TIME] [--org ID] [--type TYPE] [--dry-run]\n"
+	            "                      process retained entries again (idempotent)\n"
+	            "  reroute             route parked (unrouted) messages again\n"
+	            "  status [--json]     stream, group, consumers, dead letters, unrouted\n"
+	            "  dlq list [--limit N] | show ID | redrive ID...|--all | purge --before TIME\n"
+	            "Settings go before the command.\n");
 	cfg_usage(CFG_WORKER, fp);
 }
 
@@ -39,7 +48,7 @@ static int cmd_migrate(const struct cfg *c)
 		return 1;
 	}
 	log_info("migrate: %u applied, schema at %s", applied,
-		 migrations[migrations_count - 1].version);
+	         migrations[migrations_count - 1].version);
 	return 0;
 }
 
@@ -53,6 +62,62 @@ static void install_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
+
+static int cmd_run(const struct cfg *c, int argc, char **argv)
+{
+	char err[256];
+	int rc;
+
+	if (argc > 1) {
+		fprintf(stderr,
+		        "run: unexpected argument \"%s\" (settings go before the command)\n",
+		        argv[1]);
+		return 2;
+	}
+	/* A batch must finish well within the claim timeout, or a live worker's entries would
+	 * be taken over while it still works on them. */
+	if (c->claim_idle_ms <= c->block_ms + c->batch * 20 + 10000)
+		log_warn("WORKER_CLAIM_IDLE (%lld ms) is not well above the worst-case batch time "
+		         "(about %lld ms): a slow batch may be taken over by another worker",
+		         c->claim_idle_ms, c->block_ms + c->batch * 20 + 10000);
+	if (c->metrics_listen[0] != '\0' &&
+	    wmetrics_start(c->metrics_listen, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		return 1;
+	}
+	rc = consumer_run(c, &stop_requested);
+	wmetrics_stop();
+	return rc;
+}
+
+static int dispatch(const struct cfg *c, const char *cmd, int argc, char **argv)
+{
+	if (strcmp(cmd, "run") == 0)
+		return cmd_run(c, argc, argv);
+	if (strcmp(cmd, "migrate") == 0) {
+		if (argc > 1) {
+			fprintf(stderr,
+			        "migrate: unexpected argument \"%s\" (settings go before "
+			        "the command)\n",
+			        argv[1]);
+			return 2;
+		}
+		return cmd_migrate(c);
+	}
+	if (strcmp(cmd, "drain") == 0)
+		return ops_drain(c, &stop_requested, argc, argv);
+	if (strcmp(cmd, "replay") == 0)
+		return ops_replay(c, &stop_requested, argc, argv);
+	if (strcmp(cmd, "reroute") == 0)
+		return ops_reroute(c, &stop_requested, argc, argv);
+	if (strcmp(cmd, "status") == 0)
+		return ops_status(c, &stop_requested, argc, argv);
+	if (strcmp(cmd, "dlq") == 0)
+		return ops_dlq(c, &stop_requested, argc, argv);
+	fprintf(stderr, "switchboard-worker: unknown command \"%s\"\n", cmd);
+	usage(stderr);
+	return 2;
 }
 
 int main(int argc, char **argv)
@@ -81,15 +146,7 @@ int main(int argc, char **argv)
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	install_signals();
 	cmd = argi < argc ? argv[argi] : "run";
-	if (strcmp(cmd, "run") == 0) {
-		rc = consumer_run(&c, &stop_requested);
-	} else if (strcmp(cmd, "migrate") == 0) {
-		rc = cmd_migrate(&c);
-	} else {
-		fprintf(stderr, "switchboard-worker: unknown command \"%s\"\n", cmd);
-		usage(stderr);
-		rc = 2;
-	}
+	rc = dispatch(&c, cmd, argc - argi, argv + argi);
 	cfg_free(&c);
 	return rc;
 }

@@ -31,7 +31,7 @@ static int is_applied(PGconn *conn, const char *version, int *yes, char *err, si
 {
 	const char *p[1] = {version};
 	PGresult *r = PQexecParams(conn, "SELECT 1 FROM schema_migrations WHERE version = $1", 1,
-				   NULL, p, NULL, NULL, 0);
+	                           NULL, p, NULL, NULL, 0);
 
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		snprintf(err, errlen, "%s", PQresultErrorMessage(r));
@@ -53,7 +53,7 @@ static int apply_one(PGconn *conn, const struct migration *m, char *err, size_t 
 	if (exec_ok(conn, m->sql, err, errlen) != 0)
 		goto fail;
 	r = PQexecParams(conn, "INSERT INTO schema_migrations (version) VALUES ($1)", 1, NULL, p,
-			 NULL, NULL, 0);
+	                 NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		snprintf(err, errlen, "%s", PQresultErrorMessage(r));
 		PQclear(r);
@@ -102,9 +102,9 @@ int migrate_apply(const char *conninfo, unsigned *applied, char *err, size_t err
 	    exec_ok(conn, lock, err, errlen) != 0)
 		goto out;
 	if (exec_ok(conn,
-		    "CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY,"
-		    " applied_at timestamptz NOT NULL DEFAULT now())",
-		    err, errlen) == 0)
+	            "CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY,"
+	            " applied_at timestamptz NOT NULL DEFAULT now())",
+	            err, errlen) == 0)
 		rc = apply_all(conn, applied, err, errlen);
 	/* The lock is released with the session in any case; unlock explicitly anyway. */
 	snprintf(lock, sizeof(lock), "SELECT pg_advisory_unlock(%d)", MIGRATE_LOCK_KEY);

@@ -17,8 +17,7 @@ static void routed(struct route_result *r, const char *org, enum route_rule rule
 	snprintf(r->reason, sizeof(r->reason), "routed by %s", route_rule_name(rule));
 }
 
-void route_resolve(const struct vapi_msg *m, const struct route_facts *f,
-		   struct route_result *r)
+void route_resolve(const struct vapi_msg *m, const struct route_facts *f, struct route_result *r)
 {
 	r->org_id = NULL;
 	r->rule = ROUTE_NONE;
@@ -34,8 +33,8 @@ void route_resolve(const struct vapi_msg *m, const struct route_facts *f,
 		/* An organization named explicitly but unknown is parked rather than filed
 		 * under the assistant's: the SaaS said whose call this is. */
 		snprintf(r->reason, sizeof(r->reason),
-			 "organization \"%.100s\" named in %s does not exist", m->meta_org_id,
-			 m->meta_org_from);
+		         "organization \"%.100s\" named in %s does not exist", m->meta_org_id,
+		         m->meta_org_from);
 		return;
 	}
 	if (f->assistant_org != NULL) {
@@ -44,13 +43,13 @@ void route_resolve(const struct vapi_msg *m, const struct route_facts *f,
 	}
 	if (m->inbound && m->phone_number_id != NULL)
 		snprintf(r->reason, sizeof(r->reason),
-			 "inbound call to unknown phone number \"%.80s\" and no known assistant",
-			 m->phone_number_id);
+		         "inbound call to unknown phone number \"%.80s\" and no known assistant",
+		         m->phone_number_id);
 	else if (m->assistant_id != NULL)
 		snprintf(r->reason, sizeof(r->reason),
-			 "no organizationId in metadata and unknown assistant \"%.80s\"",
-			 m->assistant_id);
+		         "no organizationId in metadata and unknown assistant \"%.80s\"",
+		         m->assistant_id);
 	else
 		snprintf(r->reason, sizeof(r->reason),
-			 "no phone number, organizationId or assistant to route by");
+		         "no phone number, organizationId or assistant to route by");
 }

@@ -29,8 +29,7 @@ struct route_result {
 /* Decides the organization that owns m (rules in README "Routing"): inbound calls by phone
  * number (metadata is never trusted on inbound calls), others by metadata; the assistant as
  * fallback; else unrouted with the reason. Pure: never fails. */
-void route_resolve(const struct vapi_msg *m, const struct route_facts *f,
-		   struct route_result *r);
+void route_resolve(const struct vapi_msg *m, const struct route_facts *f, struct route_result *r);
 
 /* Short name of a rule, for logs and metrics. */
 const char *route_rule_name(enum route_rule rule);

@@ -16,51 +16,71 @@ struct stmt {
 	int nparams;
 };
 
-enum { ST_FACTS, ST_UPSERT_CALL, ST_INSERT_EVENT, ST_INSERT_UNROUTED };
+enum {
+	ST_FACTS,
+	ST_UPSERT_CALL,
+	ST_INSERT_EVENT,
+	ST_INSERT_UNROUTED,
+	ST_PARKED_PAGE,
+	ST_UNPARK,
+	ST_PARKED_STATS
+};
 
 static const struct stmt stmts[] = {
     [ST_FACTS] = {"sb_facts",
-		  "SELECT (SELECT organization_id FROM phone_numbers WHERE provider_phone_id = $1),"
-		  " EXISTS (SELECT 1 FROM organizations WHERE id = $2),"
-		  " (SELECT organization_id FROM assistants WHERE provider_assistant_id = $3)",
-		  3},
+                  "SELECT (SELECT organization_id FROM phone_numbers WHERE provider_phone_id = $1),"
+                  " EXISTS (SELECT 1 FROM organizations WHERE id = $2),"
+                  " (SELECT organization_id FROM assistants WHERE provider_assistant_id = $3)",
+                  3},
     [ST_UPSERT_CALL] =
-	{"sb_upsert_call",
-	 "INSERT INTO calls AS c (vapi_call_id, organization_id, call_type, status,"
-	 " customer_number, phone_number_id, assistant_id, started_at, ended_at, ended_reason,"
-	 " cost, transcript, recording_url, summary, report)"
-	 " VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8::float8 / 1000),"
-	 " to_timestamp($9::float8 / 1000), $10, $11::numeric, $12, $13, $14,"
-	 " ($15::jsonb) -> 'message')"
-	 " ON CONFLICT (vapi_call_id) DO UPDATE SET"
-	 " call_type = COALESCE(c.call_type, EXCLUDED.call_type),"
-	 " status = CASE WHEN switchboard_status_rank(EXCLUDED.status) >"
-	 " switchboard_status_rank(c.status) THEN EXCLUDED.status ELSE c.status END,"
-	 " customer_number = COALESCE(EXCLUDED.customer_number, c.customer_number),"
-	 " phone_number_id = COALESCE(EXCLUDED.phone_number_id, c.phone_number_id),"
-	 " assistant_id = COALESCE(EXCLUDED.assistant_id, c.assistant_id),"
-	 " started_at = COALESCE(EXCLUDED.started_at, c.started_at),"
-	 " ended_at = COALESCE(EXCLUDED.ended_at, c.ended_at),"
-	 " ended_reason = COALESCE(EXCLUDED.ended_reason, c.ended_reason),"
-	 " cost = COALESCE(EXCLUDED.cost, c.cost),"
-	 " transcript = COALESCE(EXCLUDED.transcript, c.transcript),"
-	 " recording_url = COALESCE(EXCLUDED.recording_url, c.recording_url),"
-	 " summary = COALESCE(EXCLUDED.summary, c.summary),"
-	 " report = COALESCE(EXCLUDED.report, c.report)",
-	 15},
+        {"sb_upsert_call",
+         "INSERT INTO calls AS c (vapi_call_id, organization_id, call_type, status,"
+         " customer_number, phone_number_id, assistant_id, started_at, ended_at, ended_reason,"
+         " cost, transcript, recording_url, summary, report)"
+         " VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8::float8 / 1000),"
+         " to_timestamp($9::float8 / 1000), $10, $11::numeric, $12, $13, $14,"
+         " ($15::jsonb) -> 'message')"
+         " ON CONFLICT (vapi_call_id) DO UPDATE SET"
+         " call_type = COALESCE(c.call_type, EXCLUDED.call_type),"
+         " status = CASE WHEN switchboard_status_rank(EXCLUDED.status) >"
+         " switchboard_status_rank(c.status) THEN EXCLUDED.status ELSE c.status END,"
+         " customer_number = COALESCE(EXCLUDED.customer_number, c.customer_number),"
+         " phone_number_id = COALESCE(EXCLUDED.phone_number_id, c.phone_number_id),"
+         " assistant_id = COALESCE(EXCLUDED.assistant_id, c.assistant_id),"
+         " started_at = COALESCE(EXCLUDED.started_at, c.started_at),"
+         " ended_at = COALESCE(EXCLUDED.ended_at, c.ended_at),"
+         " ended_reason = COALESCE(EXCLUDED.ended_reason, c.ended_reason),"
+         " cost = COALESCE(EXCLUDED.cost, c.cost),"
+         " transcript = COALESCE(EXCLUDED.transcript, c.transcript),"
+         " recording_url = COALESCE(EXCLUDED.recording_url, c.recording_url),"
+         " summary = COALESCE(EXCLUDED.summary, c.summary),"
+         " report = COALESCE(EXCLUDED.report, c.report)",
+         15},
     [ST_INSERT_EVENT] = {"sb_insert_event",
-			 "INSERT INTO call_events (vapi_call_id, organization_id, type, status,"
-			 " dedupe_key, stream_id, source, occurred_at, received_at, payload)"
-			 " VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8::float8 / 1000),"
-			 " to_timestamp($9::float8 / 1000), ($10::jsonb) -> 'message')"
-			 " ON CONFLICT (vapi_call_id, type, dedupe_key) DO NOTHING",
-			 10},
+                         "INSERT INTO call_events (vapi_call_id, organization_id, type, status,"
+                         " dedupe_key, stream_id, source, occurred_at, received_at, payload)"
+                         " VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8::float8 / 1000),"
+                         " to_timestamp($9::float8 / 1000), ($10::jsonb) -> 'message')"
+                         " ON CONFLICT (vapi_call_id, type, dedupe_key) DO NOTHING",
+                         10},
     [ST_INSERT_UNROUTED] = {"sb_insert_unrouted",
-			    "INSERT INTO unrouted_messages (stream_id, vapi_call_id, type, reason,"
-			    " body, received_at)"
-			    " VALUES ($1, $2, $3, $4, $5, to_timestamp($6::float8 / 1000))"
-			    " ON CONFLICT (stream_id) DO NOTHING",
-			    6},
+                            "INSERT INTO unrouted_messages (stream_id, vapi_call_id, type, reason,"
+                            " body, received_at)"
+                            " VALUES ($1, $2, $3, $4, $5, to_timestamp($6::float8 / 1000))"
+                            " ON CONFLICT (stream_id) DO NOTHING",
+                            6},
+    [ST_PARKED_PAGE] = {"sb_parked_page",
+                        "SELECT id, stream_id, body,"
+                        " (extract(epoch FROM received_at) * 1000)::bigint"
+                        " FROM unrouted_messages WHERE id > $1 ORDER BY id LIMIT $2"
+                        " FOR UPDATE SKIP LOCKED",
+                        2},
+    [ST_UNPARK] = {"sb_unpark", "DELETE FROM unrouted_messages WHERE id = $1", 1},
+    [ST_PARKED_STATS] = {"sb_parked_stats",
+                         "SELECT count(*),"
+                         " COALESCE(extract(epoch FROM now() - min(created_at)), 0)::bigint"
+                         " FROM unrouted_messages",
+                         0},
 };
 
 #define NSTMTS (sizeof(stmts) / sizeof(stmts[0]))
@@ -80,9 +100,14 @@ static enum sink_status classify(PGconn *conn, const PGresult *res)
 
 	if (PQstatus(conn) != CONNECTION_OK || state == NULL)
 		return SINK_CONN;
-	if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)
+	/* Connection lost, server shutting down, out of resources (disk, connections): all pass
+	 * with time and none is the message's fault. */
+	if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0 ||
+	    strncmp(state, "53", 2) == 0)
 		return SINK_CONN;
-	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
+	/* Serialization failure, deadlock, and a statement cancelled (statement_timeout). */
+	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
+	    strcmp(state, "57014") == 0)
 		return SINK_RETRY;
 	return SINK_DATA;
 }
@@ -101,8 +126,8 @@ struct sink *sink_open(const char *conninfo, char *err, size_t errlen)
 		goto fail;
 	}
 	for (size_t i = 0; i < NSTMTS; i++) {
-		PGresult *r = PQprepare(s->conn, stmts[i].name, stmts[i].sql, stmts[i].nparams,
-					NULL);
+		PGresult *r =
+		    PQprepare(s->conn, stmts[i].name, stmts[i].sql, stmts[i].nparams, NULL);
 
 		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 			pg_err(err, errlen, stmts[i].name, PQerrorMessage(s->conn));
@@ -128,10 +153,10 @@ void sink_close(struct sink *s)
 /* Runs a statement; returns SINK_OK or the classified failure with err set. When out is
  * non-NULL the (tuples) result is handed over; free it with PQclear. */
 static enum sink_status run(struct sink *s, int st, const char *const *params, PGresult **out,
-			    char *err, size_t errlen)
+                            char *err, size_t errlen)
 {
-	PGresult *r = PQexecPrepared(s->conn, stmts[st].name, stmts[st].nparams, params, NULL,
-				     NULL, 0);
+	PGresult *r =
+	    PQexecPrepared(s->conn, stmts[st].name, stmts[st].nparams, params, NULL, NULL, 0);
 	ExecStatusType t = PQresultStatus(r);
 	enum sink_status rc = SINK_OK;
 
@@ -173,43 +198,44 @@ static const char *ms_text(long long ms, char *buf, size_t size)
 static enum sink_status park(struct sink *s, struct sink_item *it, char *err, size_t errlen)
 {
 	char recv[24];
-	const char *p[6] = {it->entry.id, it->msg.call_id, it->msg.type, it->reason, it->body,
-			    ms_text(it->entry.received_at, recv, sizeof(recv))};
+	const char *p[6] = {it->entry.id, it->msg.call_id,
+	                    it->msg.type, it->reason,
+	                    it->body,     ms_text(it->entry.received_at, recv, sizeof(recv))};
 
 	it->unrouted = true;
 	return run(s, ST_INSERT_UNROUTED, p, NULL, err, errlen);
 }
 
-static enum sink_status file_call(struct sink *s, struct sink_item *it, const char *org,
-				  char *err, size_t errlen)
+static enum sink_status file_call(struct sink *s, struct sink_item *it, const char *org, char *err,
+                                  size_t errlen)
 {
 	const struct vapi_msg *m = &it->msg;
 	char st[24], en[24], ts[24], recv[24], key[64];
 	const char *call[15] = {m->call_id,
-				org,
-				m->call_type,
-				m->status,
-				m->customer_number,
-				m->phone_number_id,
-				m->assistant_id,
-				ms_text(m->started_ms, st, sizeof(st)),
-				ms_text(m->ended_ms, en, sizeof(en)),
-				m->ended_reason,
-				m->cost,
-				m->transcript,
-				m->recording_url,
-				m->summary,
-				m->is_report ? it->body : NULL};
+	                        org,
+	                        m->call_type,
+	                        m->status,
+	                        m->customer_number,
+	                        m->phone_number_id,
+	                        m->assistant_id,
+	                        ms_text(m->started_ms, st, sizeof(st)),
+	                        ms_text(m->ended_ms, en, sizeof(en)),
+	                        m->ended_reason,
+	                        m->cost,
+	                        m->transcript,
+	                        m->recording_url,
+	                        m->summary,
+	                        m->is_report ? it->body : NULL};
 	const char *ev[10] = {m->call_id,
-			      org,
-			      m->type,
-			      m->status,
-			      vapi_msg_dedupe_key(m, it->entry.id, key, sizeof(key)),
-			      it->entry.id,
-			      it->entry.source,
-			      ms_text(m->timestamp_ms, ts, sizeof(ts)),
-			      ms_text(it->entry.received_at, recv, sizeof(recv)),
-			      m->is_report ? NULL : it->body};
+	                      org,
+	                      m->type,
+	                      m->status,
+	                      vapi_msg_dedupe_key(m, it->entry.id, key, sizeof(key)),
+	                      it->entry.id,
+	                      it->entry.source,
+	                      ms_text(m->timestamp_ms, ts, sizeof(ts)),
+	                      ms_text(it->entry.received_at, recv, sizeof(recv)),
+	                      m->is_report ? NULL : it->body};
 	enum sink_status rc = run(s, ST_UPSERT_CALL, call, NULL, err, errlen);
 
 	if (rc != SINK_OK)
@@ -222,22 +248,34 @@ static const char *cell(const PGresult *r, int col)
 	return PQgetisnull(r, 0, col) ? NULL : PQgetvalue(r, 0, col);
 }
 
-/* Looks up the routing facts, routes, and files or parks one message. */
-static enum sink_status store(struct sink *s, struct sink_item *it, char *err, size_t errlen)
+/* Looks up the routing facts of m and routes it. On SINK_OK, *res holds the look-up (the
+ * organization id borrows from it): free it with PQclear. */
+static enum sink_status resolve(struct sink *s, const struct vapi_msg *m, struct route_result *rr,
+                                PGresult **res, char *err, size_t errlen)
 {
-	const struct vapi_msg *m = &it->msg;
 	const char *p[3] = {m->phone_number_id, m->meta_org_id, m->assistant_id};
 	struct route_facts f;
-	struct route_result rr;
-	PGresult *r = NULL;
-	enum sink_status rc = run(s, ST_FACTS, p, &r, err, errlen);
+	enum sink_status rc = run(s, ST_FACTS, p, res, err, errlen);
 
 	if (rc != SINK_OK)
 		return rc;
-	f.phone_org = cell(r, 0);
-	f.meta_org_exists = cell(r, 1) != NULL && cell(r, 1)[0] == 't';
-	f.assistant_org = cell(r, 2);
-	route_resolve(m, &f, &rr);
+	f.phone_org = cell(*res, 0);
+	f.meta_org_exists = cell(*res, 1) != NULL && cell(*res, 1)[0] == 't';
+	f.assistant_org = cell(*res, 2);
+	route_resolve(m, &f, rr);
+	return SINK_OK;
+}
+
+/* Routes, then files or parks one message. */
+static enum sink_status store(struct sink *s, struct sink_item *it, char *err, size_t errlen)
+{
+	const struct vapi_msg *m = &it->msg;
+	struct route_result rr;
+	PGresult *r = NULL;
+	enum sink_status rc = resolve(s, m, &rr, &r, err, errlen);
+
+	if (rc != SINK_OK)
+		return rc;
 	if (rr.org_id == NULL) {
 		snprintf(it->reason, sizeof(it->reason), "%s", rr.reason);
 		rc = park(s, it, err, errlen);
@@ -246,18 +284,34 @@ static enum sink_status store(struct sink *s, struct sink_item *it, char *err, s
 		rc = park(s, it, err, errlen);
 	} else {
 		rc = file_call(s, it, rr.org_id, err, errlen);
+		if (rc == SINK_OK && it->parked_id != NULL)
+			rc = run(s, ST_UNPARK, &it->parked_id, NULL, err, errlen);
 	}
 	PQclear(r);
 	return rc;
 }
 
+enum sink_status sink_route(struct sink *s, const struct vapi_msg *m, char *org, size_t size,
+                            char *err, size_t errlen)
+{
+	struct route_result rr;
+	PGresult *r = NULL;
+	enum sink_status rc = resolve(s, m, &rr, &r, err, errlen);
+
+	if (rc != SINK_OK)
+		return rc;
+	snprintf(org, size, "%s", rr.org_id != NULL ? rr.org_id : "");
+	PQclear(r);
+	return SINK_OK;
+}
+
 enum sink_status sink_write(struct sink *s, struct sink_item **items, size_t n, char *err,
-			    size_t errlen)
+                            size_t errlen)
 {
 	enum sink_status rc = simple(s, "BEGIN", err, errlen);
 
 	for (size_t i = 0; rc == SINK_OK && i < n; i++) {
-		if (items[i]->dead)
+		if (items[i]->dead || items[i]->skip)
 			continue;
 		items[i]->unrouted = false;
 		rc = store(s, items[i], err, errlen);
@@ -270,4 +324,73 @@ enum sink_status sink_write(struct sink *s, struct sink_item **items, size_t n, 
 		PQclear(r);
 	}
 	return rc;
+}
+
+/* Re-routes one page of parked messages after id *after in one transaction. */
+static enum sink_status reroute_page(struct sink *s, long long limit, char *after, long long *filed,
+                                     long long *left, long long *rows, char *err, size_t errlen)
+{
+	char lim[24];
+	const char *p[2] = {after, lim};
+	PGresult *r = NULL;
+	enum sink_status rc = simple(s, "BEGIN", err, errlen);
+
+	snprintf(lim, sizeof(lim), "%lld", limit);
+	if (rc == SINK_OK)
+		rc = run(s, ST_PARKED_PAGE, p, &r, err, errlen);
+	*rows = rc == SINK_OK ? PQntuples(r) : 0;
+	for (int i = 0; rc == SINK_OK && i < *rows; i++) {
+		struct sink_item it;
+		char why[256];
+
+		memset(&it, 0, sizeof(it));
+		it.parked_id = PQgetvalue(r, i, 0);
+		snprintf(it.entry.id, sizeof(it.entry.id), "%s", PQgetvalue(r, i, 1));
+		it.body = PQgetvalue(r, i, 2);
+		it.body_len = (size_t)PQgetlength(r, i, 2);
+		it.entry.received_at = strtoll(PQgetvalue(r, i, 3), NULL, 10);
+		it.entry.source = "reroute";
+		snprintf(after, 24, "%s", it.parked_id);
+		if (vapi_msg_parse(it.body, it.body_len, &it.msg, why, sizeof(why)) != 0)
+			continue; /* parked bodies were parsed once; keep any that no longer parse
+			           */
+		rc = store(s, &it, err, errlen);
+		*filed += !it.unrouted;
+		*left += it.unrouted;
+		vapi_msg_free(&it.msg);
+	}
+	PQclear(r);
+	if (rc == SINK_OK)
+		rc = simple(s, "COMMIT", err, errlen);
+	if (rc != SINK_OK && PQstatus(s->conn) == CONNECTION_OK)
+		PQclear(PQexec(s->conn, "ROLLBACK"));
+	return rc;
+}
+
+enum sink_status sink_reroute(struct sink *s, long long limit, long long *filed, long long *left,
+                              char *err, size_t errlen)
+{
+	char after[24] = "0";
+	long long rows;
+	enum sink_status rc;
+
+	*filed = *left = 0;
+	do {
+		rc = reroute_page(s, limit, after, filed, left, &rows, err, errlen);
+	} while (rc == SINK_OK && rows == limit);
+	return rc;
+}
+
+enum sink_status sink_parked_stats(struct sink *s, long long *count, long long *age_s, char *err,
+                                   size_t errlen)
+{
+	PGresult *r = NULL;
+	enum sink_status rc = run(s, ST_PARKED_STATS, NULL, &r, err, errlen);
+
+	if (rc != SINK_OK)
+		return rc;
+	*count = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	*age_s = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+	PQclear(r);
+	return SINK_OK;
 }

@@ -55,7 +55,8 @@ static void read_cost(json_t *msg, struct vapi_msg *m)
 	json_t *v = json_object_get(msg, "cost");
 
 	if (json_is_integer(v)) {
-		snprintf(m->cost_buf, sizeof(m->cost_buf), "%lld", (long long)json_integer_value(v));
+		snprintf(m->cost_buf, sizeof(m->cost_buf), "%lld",
+		         (long long)json_integer_value(v));
 	} else if (json_is_real(v) && isfinite(json_real_value(v))) {
 		snprintf(m->cost_buf, sizeof(m->cost_buf), "%.17g", json_real_value(v));
 	} else {
@@ -73,7 +74,7 @@ static void read_meta_org(json_t *msg, struct vapi_msg *m)
 	    "call.metadata.organizationId",
 	};
 	static const char *const names[] = {"call.assistantOverrides.metadata",
-					    "assistant.metadata", "call.metadata"};
+	                                    "assistant.metadata", "call.metadata"};
 
 	for (size_t i = 0; i < 3; i++) {
 		m->meta_org_id = str_at(msg, paths[i]);
@@ -90,9 +91,9 @@ static void read_fields(json_t *msg, struct vapi_msg *m)
 	m->call_type = str_at(msg, "call.type");
 	m->inbound = m->call_type != NULL && strcmp(m->call_type, "inboundPhoneCall") == 0;
 	m->is_report = strcmp(m->type, "end-of-call-report") == 0;
-	m->status = m->is_report ? "ended"
-		    : strcmp(m->type, "status-update") == 0 ? str_at(msg, "status")
-							    : NULL;
+	m->status = m->is_report                            ? "ended"
+	            : strcmp(m->type, "status-update") == 0 ? str_at(msg, "status")
+	                                                    : NULL;
 	m->phone_number_id = first_str(msg, "call.phoneNumberId", "phoneNumber.id");
 	m->assistant_id = first_str(msg, "call.assistantId", "assistant.id");
 	m->customer_number = first_str(msg, "customer.number", "call.customer.number");
@@ -116,7 +117,7 @@ int vapi_msg_parse(const char *body, size_t len, struct vapi_msg *m, char *err, 
 	m->root = json_loadb(body, len, 0, &jerr);
 	if (m->root == NULL) {
 		snprintf(err, errlen, "invalid JSON at line %d column %d: %s", jerr.line,
-			 jerr.column, jerr.text);
+		         jerr.column, jerr.text);
 		return -1;
 	}
 	msg = json_object_get(m->root, "message");
@@ -146,7 +147,7 @@ void vapi_msg_free(struct vapi_msg *m)
 }
 
 const char *vapi_msg_dedupe_key(const struct vapi_msg *m, const char *fallback, char *buf,
-				size_t size)
+                                size_t size)
 {
 	if (m->status != NULL && !m->is_report)
 		snprintf(buf, size, "%s", m->status);

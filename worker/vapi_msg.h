@@ -45,6 +45,6 @@ void vapi_msg_free(struct vapi_msg *m);
  * the status for status-update, "" for end-of-call-report, else the timestamp in ms, else
  * fallback (the stream entry id). Returns buf. */
 const char *vapi_msg_dedupe_key(const struct vapi_msg *m, const char *fallback, char *buf,
-				size_t size);
+                                size_t size);
 
 #endif

@@ -1,0 +1,41 @@
+#ifndef VCTL_H
+#define VCTL_H
+
+#include "vctl_cfg.h"
+
+#include <stdbool.h>
+
+struct vapi_api;
+
+/* Exit codes of vapictl (README and --help list them). */
+#define VCTL_EXIT_OK 0       /* everything done */
+#define VCTL_EXIT_FAILED 1   /* an API or Redis call failed, or some items failed */
+#define VCTL_EXIT_USAGE 2    /* bad command line, configuration or input file */
+#define VCTL_EXIT_MANUAL 3   /* org set-server: the API refused; dashboard steps printed */
+
+/* Command-line options; which ones a command accepts is checked in main.c. Strings borrow
+ * from argv. */
+struct vctl_opts {
+	const char *url;          /* --url, else VAPI_WEBHOOK_URL */
+	const char *messages;     /* --messages a,b: extra serverMessages */
+	const char *file;         /* --file for assistants create */
+	const char *since;        /* --since for backfill */
+	const char *until;        /* --until for backfill */
+	const char *org_id;       /* --org-id for org set-server */
+	long long timeout_seconds; /* --timeout-seconds, else the configured default */
+	long long page_size;      /* --page-size, items per list request */
+	bool json;                /* --json */
+	bool dry_run;             /* --dry-run */
+	bool keep_server;         /* --keep-server */
+	bool include_unassigned;  /* --include-unassigned */
+	bool verbose;             /* -v / --verbose */
+};
+
+/* What every command gets: settings, options and a ready API client (all borrowed). */
+struct vctl {
+	const struct vctl_cfg *cfg;
+	const struct vctl_opts *opts;
+	struct vapi_api *api;
+};
+
+#endif

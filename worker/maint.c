@@ -1,0 +1,263 @@
+/* Periodic duties: claim, trim, re-route, gauges. */
+#include "maint.h"
+
+#include "log.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Gauges (lag, pending, parked) are refreshed this often. */
+#define MAINT_GAUGES_MS 5000
+/* Parked messages are re-routed this many per transaction. */
+#define MAINT_REROUTE_PAGE 500
+
+void maint_init(struct maint *m, struct consumer *c)
+{
+	int64_t now = util_mono_ms();
+
+	memset(m, 0, sizeof(*m));
+	m->c = c;
+	/* Claim soon after start: entries of a worker that died just before are waiting. */
+	m->next_claim = now + 1000;
+	m->next_trim = now + c->cfg->trim_ms;
+	m->next_reroute = now + c->cfg->reroute_ms;
+	m->next_gauges = now;
+}
+
+/* Splits a stream id "ms-seq" into its numbers (0-0 when unreadable). */
+static void id_split(const char *id, unsigned long long *ms, unsigned long long *seq)
+{
+	*ms = *seq = 0;
+	if (sscanf(id, "%llu-%llu", ms, seq) < 1)
+		*ms = 0;
+}
+
+/* Keeps in lo the lower of the ids lo and id. */
+static void id_min(char *lo, size_t size, const char *id)
+{
+	unsigned long long a, b, x, y;
+
+	id_split(lo, &a, &b);
+	id_split(id, &x, &y);
+	if (x < a || (x == a && y < b))
+		snprintf(lo, size, "%s", id);
+}
+
+static const redisReply *map_get(const redisReply *map, const char *key)
+{
+	for (size_t i = 0; map->type == REDIS_REPLY_ARRAY && i + 1 < map->elements; i += 2)
+		if (map->element[i]->type == REDIS_REPLY_STRING &&
+		    strcmp(map->element[i]->str, key) == 0)
+			return map->element[i + 1];
+	return NULL;
+}
+
+static long long map_int(const redisReply *map, const char *key)
+{
+	const redisReply *v = map_get(map, key);
+
+	return v != NULL && v->type == REDIS_REPLY_INTEGER ? v->integer : 0;
+}
+
+int maint_group_state(struct consumer *c, struct group_state *g)
+{
+	const char *argv[] = {"XINFO", "GROUPS", c->cfg->stream};
+	redisReply *r = redisconn_cmdv(c->redis, 3, argv);
+	int rc = 1;
+
+	memset(g, 0, sizeof(*g));
+	if (r == NULL) {
+		consumer_redis_drop(c);
+		return -1;
+	}
+	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+		const redisReply *grp = r->element[i], *name = map_get(grp, "name");
+		const redisReply *last = map_get(grp, "last-delivered-id");
+
+		if (name == NULL || strcmp(name->str, c->cfg->group) != 0)
+			continue;
+		g->pending = map_int(grp, "pending");
+		g->lag = map_int(grp, "lag");
+		g->consumers = map_int(grp, "consumers");
+		snprintf(g->last_delivered, sizeof(g->last_delivered), "%s",
+		         last != NULL && last->type == REDIS_REPLY_STRING ? last->str : "0-0");
+		rc = 0;
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+int maint_claim(struct consumer *c, long long min_idle_ms, long long *claimed)
+{
+	char idle[24], count[24], cursor[48] = "0-0";
+
+	*claimed = 0;
+	snprintf(idle, sizeof(idle), "%lld", min_idle_ms);
+	snprintf(count, sizeof(count), "%lld", c->cfg->batch);
+	do {
+		const char *argv[] = {"XAUTOCLAIM", c->cfg->stream, c->cfg->group, c->cfg->consumer,
+		                      idle,         cursor,         "COUNT",       count};
+		redisReply *r = redisconn_cmdv(c->redis, 8, argv);
+
+		if (r == NULL) {
+			consumer_redis_drop(c);
+			return -1;
+		}
+		if (r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
+			log_error("XAUTOCLAIM: %s",
+			          r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+			freeReplyObject(r);
+			return -1;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		if (r->element[1]->elements > 0) {
+			*claimed += (long long)r->element[1]->elements;
+			log_warn(
+			    "took over %zu entries idle for over %lld ms at a stopped consumer",
+			    r->element[1]->elements, min_idle_ms);
+			consumer_process_redelivered(c, r->element[1]);
+		}
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0-0") != 0 && !*c->stop && c->redis != NULL);
+	metric_add(&wmetrics[WM_CLAIMED], *claimed);
+	return 0;
+}
+
+/* The oldest pending id of the group ("" when none). Returns 0, or -1 when Redis failed. */
+static int oldest_pending(struct consumer *c, char *out, size_t size)
+{
+	const char *argv[] = {"XPENDING", c->cfg->stream, c->cfg->group};
+	redisReply *r = redisconn_cmdv(c->redis, 3, argv);
+
+	out[0] = '\0';
+	if (r == NULL) {
+		consumer_redis_drop(c);
+		return -1;
+	}
+	/* [count, smallest id, greatest id, [[consumer, count], ...]] */
+	if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
+	    r->element[1]->type == REDIS_REPLY_STRING)
+		snprintf(out, size, "%s", r->element[1]->str);
+	freeReplyObject(r);
+	return 0;
+}
+
+int maint_trim(struct consumer *c, long long *trimmed)
+{
+	struct group_state g;
+	char minid[48], pend[48];
+	redisReply *r;
+	int rc;
+
+	*trimmed = 0;
+	rc = maint_group_state(c, &g);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	if (oldest_pending(c, pend, sizeof(pend)) != 0)
+		return -1;
+	snprintf(minid, sizeof(minid), "%lld-0", (long long)(util_now_ms() - c->cfg->retention_ms));
+	/* Never past what the group has yet to read, nor past anything still pending. */
+	id_min(minid, sizeof(minid), g.last_delivered);
+	if (pend[0] != '\0')
+		id_min(minid, sizeof(minid), pend);
+	{
+		const char *argv[] = {"XTRIM", c->cfg->stream, "MINID", "=", minid};
+
+		r = redisconn_cmdv(c->redis, 5, argv);
+	}
+	if (r == NULL) {
+		consumer_redis_drop(c);
+		return -1;
+	}
+	if (r->type == REDIS_REPLY_INTEGER)
+		*trimmed = r->integer;
+	freeReplyObject(r);
+	metric_add(&wmetrics[WM_TRIMMED], *trimmed);
+	if (*trimmed > 0)
+		log_info("trimmed %lld entries older than %s", *trimmed, minid);
+	return 0;
+}
+
+int maint_reroute(struct consumer *c, long long *filed, long long *left)
+{
+	char err[512];
+	enum sink_status rc;
+
+	*filed = *left = 0;
+	if (consumer_pg_up(c) != 0)
+		return -1;
+	rc = sink_reroute(c->sink, MAINT_REROUTE_PAGE, filed, left, err, sizeof(err));
+	if (rc != SINK_OK) {
+		log_error("re-route: %s", err);
+		if (rc == SINK_CONN) {
+			sink_close(c->sink);
+			c->sink = NULL;
+		}
+		return -1;
+	}
+	metric_add(&wmetrics[WM_REROUTED], *filed);
+	if (*filed > 0)
+		log_info("re-routed %lld parked messages; %lld still unrouted", *filed, *left);
+	return 0;
+}
+
+static void refresh_gauges(struct consumer *c)
+{
+	struct group_state g;
+	long long count, age;
+	char err[256];
+
+	if (maint_group_state(c, &g) == 0) {
+		metric_set(&wmetrics[WM_LAG], g.lag);
+		metric_set(&wmetrics[WM_PENDING], g.pending);
+	}
+	if (c->sink != NULL &&
+	    sink_parked_stats(c->sink, &count, &age, err, sizeof(err)) == SINK_OK) {
+		metric_set(&wmetrics[WM_PARKED_NOW], count);
+		metric_set(&wmetrics[WM_PARKED_AGE], age);
+	}
+}
+
+void maint_tick(struct maint *m)
+{
+	int64_t now = util_mono_ms();
+	long long a, b;
+
+	if (m->c->redis != NULL && now >= m->next_claim) {
+		/* Check twice per claim timeout so that an entry waits at most 1.5 times it. */
+		m->next_claim = now + m->c->cfg->claim_idle_ms / 2;
+		(void)maint_claim(m->c, m->c->cfg->claim_idle_ms, &a);
+	}
+	if (m->c->cfg->trim_ms > 0 && m->c->redis != NULL && now >= m->next_trim) {
+		m->next_trim = now + m->c->cfg->trim_ms;
+		(void)maint_trim(m->c, &a);
+	}
+	if (m->c->cfg->reroute_ms > 0 && now >= m->next_reroute) {
+		m->next_reroute = now + m->c->cfg->reroute_ms;
+		(void)maint_reroute(m->c, &a, &b);
+	}
+	if (m->c->redis != NULL && now >= m->next_gauges) {
+		m->next_gauges = now + MAINT_GAUGES_MS;
+		refresh_gauges(m->c);
+	}
+}
+
+void maint_leave_group(struct consumer *c)
+{
+	const char *pend[] = {"XPENDING", c->cfg->stream,  c->cfg->group, "-", "+",
+	                      "1",        c->cfg->consumer};
+	const char *del[] = {"XGROUP", "DELCONSUMER", c->cfg->stream, c->cfg->group,
+	                     c->cfg->consumer};
+	redisReply *r;
+
+	if (c->redis == NULL)
+		return;
+	r = redisconn_cmdv(c->redis, 7, pend);
+	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 0) {
+		freeReplyObject(r);
+		r = redisconn_cmdv(c->redis, 5, del);
+	}
+	freeReplyObject(r);
+}
