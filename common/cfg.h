@@ -33,11 +33,11 @@ struct cfg {
 	long long block_ms;       /* WORKER_BLOCK_MS */
 	char *consumer;           /* WORKER_CONSUMER */
 	char *metrics_listen;     /* WORKER_METRICS_LISTEN, host:port or empty */
-	long long claim_idle_ms;  /* WORKER_CLAIM_IDLE_MS */
+	long long claim_idle_ms;  /* WORKER_CLAIM_IDLE, ms */
 	long long max_deliveries; /* WORKER_MAX_DELIVERIES */
-	long long reroute_ms;     /* WORKER_REROUTE_INTERVAL_MS, 0: off */
-	long long trim_ms;        /* WORKER_TRIM_INTERVAL_MS, 0: off */
-	long long retention_ms;   /* SWITCHBOARD_RETENTION */
+	long long reroute_ms;     /* WORKER_REROUTE_INTERVAL, ms, 0: off */
+	long long trim_ms;        /* WORKER_TRIM_INTERVAL, ms, 0: off */
+	long long retention_ms;   /* SWITCHBOARD_RETENTION, ms */
 	bool check_only;          /* --check-config was given */
 	bool help;                /* --help was given */
 };

@@ -143,7 +143,8 @@ int redisconn_parse_url(const char *url, struct redis_addr *a, char *err, size_t
 	rest = url + 8;
 	slash = strchr(rest, '/');
 	authlen = slash ? (size_t)(slash - rest) : strlen(rest);
-	at = memchr(rest, '@', authlen);
+	/* The last '@' ends the user info: a password may contain '@'. */
+	at = memrchr(rest, '@', authlen);
 	if (at != NULL) {
 		if (parse_userinfo(rest, (size_t)(at - rest), a) != 0)
 			goto bad;

@@ -148,46 +148,84 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
 	return era * 146097 + (int64_t)doe - 719468;
 }
 
+/* Reads exactly n digits at *p into *out and advances *p. Returns 0, or -1. */
+static int digits(const char **p, int n, int *out)
+{
+	*out = 0;
+	for (int i = 0; i < n; i++, (*p)++) {
+		if (!isdigit((unsigned char)**p))
+			return -1;
+		*out = *out * 10 + (**p - '0');
+	}
+	return 0;
+}
+
+static int expect(const char **p, char c)
+{
+	return **p == c ? ((*p)++, 0) : -1;
+}
+
+/* "+hh:mm", "+hhmm" or "Z" at *p into seconds east of UTC. */
+static int parse_offset(const char **p, int64_t *off)
+{
+	int sign, oh, om;
+
+	if (**p == 'Z' || **p == 'z') {
+		(*p)++;
+		return 0;
+	}
+	if (**p != '+' && **p != '-')
+		return 0;
+	sign = *(*p)++ == '-' ? -1 : 1;
+	if (digits(p, 2, &oh) != 0)
+		return -1;
+	if (**p == ':')
+		(*p)++;
+	if (digits(p, 2, &om) != 0 || oh > 14 || om > 59)
+		return -1;
+	*off = sign * ((int64_t)oh * 3600 + om * 60);
+	return 0;
+}
+
+static int days_in_month(int y, int m)
+{
+	static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+	return m == 2 && leap ? 29 : days[m - 1];
+}
+
 static int parse_iso8601(const char *s, int64_t *ms)
 {
-	int y, mo, d, h = 0, mi = 0, sec = 0, n = 0;
-	int64_t frac = 0, fscale = 1000, off = 0;
-	const char *p;
+	int y, mo, d, h = 0, mi = 0, sec = 0, frac = 0;
+	int64_t off = 0;
+	const char *p = s;
 
-	if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10)
+	if (digits(&p, 4, &y) || expect(&p, '-') || digits(&p, 2, &mo) || expect(&p, '-') ||
+	    digits(&p, 2, &d))
 		return -1;
-	p = s + n;
 	if (*p == 'T' || *p == 't' || *p == ' ') {
-		if (sscanf(p + 1, "%2d:%2d:%2d%n", &h, &mi, &sec, &n) != 3 || n != 8)
+		p++;
+		if (digits(&p, 2, &h) || expect(&p, ':') || digits(&p, 2, &mi) || expect(&p, ':') ||
+		    digits(&p, 2, &sec))
 			return -1;
-		p += 1 + n;
 		if (*p == '.') {
-			for (p++; isdigit((unsigned char)*p); p++) {
-				if (fscale > 1) {
-					fscale /= 10;
-					frac += (*p - '0') * fscale;
-				}
-			}
-		}
-		if (*p == 'Z' || *p == 'z') {
-			p++;
-		} else if (*p == '+' || *p == '-') {
-			int oh, om = 0, sign = *p == '-' ? -1 : 1;
+			int scale = 100;
 
-			if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &n) == 2 && n == 5)
-				p += 1 + n;
-			else if (sscanf(p + 1, "%2d%2d%n", &oh, &om, &n) == 2 && n == 4)
-				p += 1 + n;
-			else
+			if (!isdigit((unsigned char)*++p))
 				return -1;
-			off = sign * ((int64_t)oh * 3600 + om * 60);
+			for (; isdigit((unsigned char)*p); p++, scale /= 10)
+				frac += (*p - '0') * scale;
 		}
+		if (parse_offset(&p, &off) != 0)
+			return -1;
 	}
-	if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+	if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 ||
+	    mi > 59 || sec > 60)
 		return -1;
-	*ms = ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec -
-	        off) *
-	       1000) +
+	*ms = (days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec -
+	       off) *
+	          1000 +
 	      frac;
 	return 0;
 }

@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Borrowed string at a dotted path below obj, or NULL when absent or not a string. */
@@ -34,6 +35,9 @@ static const char *first_str(json_t *msg, const char *a, const char *b)
 	return s != NULL ? s : str_at(msg, b);
 }
 
+/* Epoch milliseconds of 10000-01-01: later (or as far before 1970) is not a real time. */
+#define VAPI_MSG_MAX_MS 253402300800000LL
+
 /* A time field: epoch milliseconds as a number, or a string in any form
  * util_parse_time_ms() takes. 0 when absent or unreadable. */
 static int64_t time_at(json_t *msg, const char *key)
@@ -42,12 +46,13 @@ static int64_t time_at(json_t *msg, const char *key)
 	int64_t ms;
 
 	if (json_is_integer(v))
-		return (int64_t)json_integer_value(v);
-	if (json_is_real(v))
-		return (int64_t)json_real_value(v);
-	if (json_is_string(v) && util_parse_time_ms(json_string_value(v), &ms) == 0)
-		return ms;
-	return 0;
+		ms = (int64_t)json_integer_value(v);
+	else if (json_is_real(v) && fabs(json_real_value(v)) < (double)VAPI_MSG_MAX_MS)
+		ms = (int64_t)json_real_value(v);
+	else if (!json_is_string(v) || util_parse_time_ms(json_string_value(v), &ms) != 0)
+		return 0;
+	/* Outside years 0001..9999 it is no time Vapi sent: treat it as absent. */
+	return ms > -VAPI_MSG_MAX_MS && ms < VAPI_MSG_MAX_MS ? ms : 0;
 }
 
 static void read_cost(json_t *msg, struct vapi_msg *m)
@@ -58,7 +63,13 @@ static void read_cost(json_t *msg, struct vapi_msg *m)
 		snprintf(m->cost_buf, sizeof(m->cost_buf), "%lld",
 		         (long long)json_integer_value(v));
 	} else if (json_is_real(v) && isfinite(json_real_value(v))) {
-		snprintf(m->cost_buf, sizeof(m->cost_buf), "%.17g", json_real_value(v));
+		/* The shortest text that reads back as the same double: 0.1034, not
+		 * 0.10340000000000001. */
+		double d = json_real_value(v);
+
+		snprintf(m->cost_buf, sizeof(m->cost_buf), "%.15g", d);
+		if (strtod(m->cost_buf, NULL) != d)
+			snprintf(m->cost_buf, sizeof(m->cost_buf), "%.17g", d);
 	} else {
 		return;
 	}
@@ -98,9 +109,13 @@ static void read_fields(json_t *msg, struct vapi_msg *m)
 	m->assistant_id = first_str(msg, "call.assistantId", "assistant.id");
 	m->customer_number = first_str(msg, "customer.number", "call.customer.number");
 	m->ended_reason = str_at(msg, "endedReason");
-	m->transcript = first_str(msg, "artifact.transcript", "transcript");
-	m->recording_url = first_str(msg, "artifact.recordingUrl", "recordingUrl");
-	m->summary = first_str(msg, "analysis.summary", "summary");
+	if (m->is_report) {
+		/* Only the report's are final: a transcript message carries one remark as its
+		 * top-level transcript, and mid-call messages a partial artifact. */
+		m->transcript = first_str(msg, "artifact.transcript", "transcript");
+		m->recording_url = first_str(msg, "artifact.recordingUrl", "recordingUrl");
+		m->summary = first_str(msg, "analysis.summary", "summary");
+	}
 	m->timestamp_ms = time_at(msg, "timestamp");
 	m->started_ms = time_at(msg, "startedAt");
 	m->ended_ms = time_at(msg, "endedAt");
