@@ -5,7 +5,7 @@
 
 CC ?= cc
 WERROR ?= 1
-PKGS := hiredis jansson libpq
+PKGS := hiredis jansson libpq libcrypto
 SANITIZER ?=
 
 WARN := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -39,7 +39,7 @@ endif
 
 COMMON_SRC := common/cfg.c common/log.c common/redisconn.c common/stream.c common/util.c \
 	common/metrics.c
-INGEST_SRC := ingest/main.c ingest/webhook.c ingest/auth.c
+INGEST_SRC := ingest/main.c ingest/webhook.c ingest/auth.c ingest/enqueue.c ingest/spool.c
 WORKER_LIB_SRC := worker/vapi_msg.c worker/route.c worker/sink.c worker/consumer.c \
 	worker/maint.c worker/wmetrics.c worker/ops.c worker/dlq.c \
 	worker/migrate.c
@@ -52,8 +52,12 @@ WORKER_LIB_OBJ := $(WORKER_LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/migrations.o
 WORKER_OBJ := $(BUILD)/worker/main.o $(WORKER_LIB_OBJ)
 MIGRATIONS := $(sort $(wildcard deploy/sql/*.sql))
 
-.PHONY: all deps test unit integration sanitize lint run clean
+.PHONY: all deps test unit integration sanitize lint run clean fuzz
 all: $(BIN)/switchboard-ingest $(BIN)/switchboard-worker
+
+include deploy/vapictl/vapictl.mk
+-include tests/fuzz/fuzz.mk
+all: $(EXTRA_BINS)
 
 $(BIN)/switchboard-ingest: $(INGEST_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(@D)
@@ -95,6 +99,7 @@ $(BIN)/tests/%:
 deps:
 	@sh scripts/deps.sh
 
+UNIT_TESTS += $(EXTRA_UNIT_TESTS)
 unit: all $(UNIT_TESTS:%=$(BIN)/tests/%)
 
 test: deps

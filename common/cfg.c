@@ -23,6 +23,7 @@ enum cfg_kind {
 	CFG_REDIS_URL, /* redis:// or unix:// */
 	CFG_PG_URL,    /* libpq connection string or URI */
 	CFG_LISTEN,    /* host:port; empty allowed when min is 0 */
+	CFG_CHOICE,    /* one of the words in choices */
 };
 
 struct cfg_def {
@@ -54,17 +55,47 @@ static const struct cfg_def cfg_defs[] = {
      "lowest level logged: debug, info, warn or error"},
     {"INGEST_LISTEN", CFG_LISTEN, CFG_INGEST, "127.0.0.1:8080", 1, 0, F(listen),
      "address and port the HTTP listener binds, host:port"},
-    {"INGEST_THREADS", CFG_INT, CFG_INGEST, "16", 1, 1024, F(threads),
+    {"INGEST_THREADS", CFG_INT, CFG_INGEST, "64", 1, 1024, F(threads),
      "HTTP worker threads (each holds one Redis connection)"},
     {"INGEST_MAX_BODY", CFG_SIZE, CFG_INGEST, "16MiB", 1024, 1LL << 30, F(max_body),
      "largest accepted body; larger ones get 413 (units: k, M, G, KiB, MiB, GiB)"},
-    {"INGEST_REQUEST_TIMEOUT_MS", CFG_INT, CFG_INGEST, "30000", 100, 600000, F(request_timeout_ms),
+    {"INGEST_REQUEST_TIMEOUT_MS", CFG_INT, CFG_INGEST, "10000", 100, 600000, F(request_timeout_ms),
      "time a client has to send its request, milliseconds"},
+    {"INGEST_IDLE_TIMEOUT", CFG_DURATION, CFG_INGEST, "5s", 100, 600000, F(idle_timeout_ms),
+     "how long an idle keep-alive connection is kept open"},
+    {"INGEST_SPOOL_DIR", CFG_NAME, CFG_INGEST, "/var/lib/switchboard/spool", 0, 0, F(spool_dir),
+     "folder of the local spool that keeps webhooks while Redis is down"},
+    {"INGEST_SPOOL_MAX", CFG_SIZE, CFG_INGEST, "1GiB", 1 << 20, 1LL << 40, F(spool_max),
+     "largest spool; when full, requests Redis cannot take get 503"},
     {"WEBHOOK_SECRET", CFG_STR, CFG_INGEST, NULL, 0, 0, F(secret),
-     "shared secret Vapi sends in the secret header; required unless "
-     "INGEST_AUTH_DISABLED=true"},
+     "shared secret Vapi sends in WEBHOOK_SECRET_HEADER (one of the three credentials, "
+     "or INGEST_AUTH_DISABLED=true, is required)"},
+    {"WEBHOOK_SECRET_PREVIOUS", CFG_STR, CFG_INGEST, NULL, 0, 0, F(secret_prev),
+     "the secret being rotated out, still accepted"},
     {"WEBHOOK_SECRET_HEADER", CFG_NAME, CFG_INGEST, "X-Vapi-Secret", 0, 0, F(secret_header),
      "header that carries the shared secret"},
+    {"WEBHOOK_BEARER_TOKEN", CFG_STR, CFG_INGEST, NULL, 0, 0, F(bearer),
+     "token Vapi sends as \"Bearer <token>\" in WEBHOOK_BEARER_HEADER"},
+    {"WEBHOOK_BEARER_TOKEN_PREVIOUS", CFG_STR, CFG_INGEST, NULL, 0, 0, F(bearer_prev),
+     "the token being rotated out, still accepted"},
+    {"WEBHOOK_BEARER_HEADER", CFG_NAME, CFG_INGEST, "Authorization", 0, 0, F(bearer_header),
+     "header that carries the bearer token"},
+    {"WEBHOOK_HMAC_SECRET", CFG_STR, CFG_INGEST, NULL, 0, 0, F(hmac),
+     "HMAC key of Vapi's credential: signature of \"{timestamp}.{body}\""},
+    {"WEBHOOK_HMAC_SECRET_PREVIOUS", CFG_STR, CFG_INGEST, NULL, 0, 0, F(hmac_prev),
+     "the HMAC key being rotated out, still accepted"},
+    {"WEBHOOK_HMAC_ALGORITHM", CFG_CHOICE, CFG_INGEST, "sha256", 0, 0, F(hmac_alg),
+     "HMAC digest: sha256, sha512 or sha1"},
+    {"WEBHOOK_HMAC_SIGNATURE_HEADER", CFG_NAME, CFG_INGEST, "x-signature", 0, 0, F(sig_header),
+     "header that carries the HMAC signature (hex or base64)"},
+    {"WEBHOOK_HMAC_TIMESTAMP_HEADER", CFG_NAME, CFG_INGEST, "x-timestamp", 0, 0, F(ts_header),
+     "header that carries the signed timestamp (seconds or milliseconds)"},
+    {"WEBHOOK_HMAC_TOLERANCE", CFG_DURATION, CFG_INGEST, "300s", 1000, 86400000LL,
+     F(hmac_tolerance_ms), "largest accepted difference between the timestamp and now"},
+    {"INGEST_ALLOW_NETWORKS", CFG_STR, CFG_INGEST, "", 0, 0, F(allow_networks),
+     "comma-separated CIDRs allowed to post (Vapi: 167.150.224.0/23); empty allows any"},
+    {"INGEST_TRUSTED_PROXIES", CFG_STR, CFG_INGEST, "", 0, 0, F(trusted_proxies),
+     "comma-separated CIDRs of proxies whose X-Forwarded-For is believed"},
     {"INGEST_AUTH_DISABLED", CFG_BOOL, CFG_INGEST, "false", 0, 0, F(auth_disabled),
      "accept requests without authentication (local testing only; logs a warning)"},
     {"DATABASE_URL", CFG_PG_URL, CFG_WORKER, "postgresql://127.0.0.1:5432/switchboard", 0, 0,
@@ -167,6 +198,23 @@ static int set_number(const struct cfg_def *d, struct cfg *c, const char *v, cha
 	return 0;
 }
 
+/* The words a CFG_CHOICE setting accepts, separated by '|'. */
+static const char *choices_of(const struct cfg_def *d)
+{
+	return d->off == F(hmac_alg) ? "sha256|sha512|sha1" : "";
+}
+
+/* Whether v is one of the '|'-separated words. */
+static bool choice_ok(const char *choices, const char *v)
+{
+	size_t n = strlen(v);
+
+	for (const char *p = choices; p != NULL; p = strchr(p, '|') ? strchr(p, '|') + 1 : NULL)
+		if (n > 0 && strncmp(p, v, n) == 0 && (p[n] == '|' || p[n] == '\0'))
+			return true;
+	return false;
+}
+
 static int set_string(const struct cfg_def *d, struct cfg *c, const char *v, char *why, size_t n)
 {
 	struct redis_addr ra;
@@ -183,6 +231,10 @@ static int set_string(const struct cfg_def *d, struct cfg *c, const char *v, cha
 	}
 	if (d->kind == CFG_LISTEN && !(d->min == 0 && *v == '\0') && check_listen(v) != 0) {
 		snprintf(why, n, "expected host:port with a port from 1 to 65535");
+		return -1;
+	}
+	if (d->kind == CFG_CHOICE && !choice_ok(choices_of(d), v)) {
+		snprintf(why, n, "expected one of %s", choices_of(d));
 		return -1;
 	}
 	if (d->kind == CFG_REDIS_URL && redisconn_parse_url(v, &ra, why, n) != 0)
@@ -285,15 +337,23 @@ static int load_flags(struct cfg *c, unsigned user, int argc, char **argv, int *
 	return 0;
 }
 
+static bool set(const char *s)
+{
+	return s != NULL && *s != '\0';
+}
+
 static int finish(struct cfg *c, unsigned user, struct cfg_error *err)
 {
 	char host[200], name[256];
 
-	if ((user & CFG_INGEST) && !c->auth_disabled && (c->secret == NULL || *c->secret == '\0')) {
-		snprintf(err->errstr, sizeof(err->errstr),
-		         "WEBHOOK_SECRET: required (the shared secret Vapi sends in %s); set "
-		         "INGEST_AUTH_DISABLED=true to run without authentication",
-		         c->secret_header);
+	if ((user & CFG_INGEST) && !c->auth_disabled && !set(c->secret) && !set(c->secret_prev) &&
+	    !set(c->bearer) && !set(c->bearer_prev) && !set(c->hmac) && !set(c->hmac_prev)) {
+		snprintf(
+		    err->errstr, sizeof(err->errstr),
+		    "WEBHOOK_SECRET: required (the shared secret Vapi sends in %s), or "
+		    "WEBHOOK_BEARER_TOKEN or WEBHOOK_HMAC_SECRET; set INGEST_AUTH_DISABLED=true "
+		    "to run without authentication",
+		    c->secret_header);
 		return -1;
 	}
 	if ((user & CFG_WORKER) && (c->consumer == NULL || *c->consumer == '\0')) {

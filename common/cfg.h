@@ -24,9 +24,24 @@ struct cfg {
 	long long threads;            /* INGEST_THREADS */
 	long long max_body;           /* INGEST_MAX_BODY, bytes */
 	char *secret;                 /* WEBHOOK_SECRET */
+	char *secret_prev;            /* WEBHOOK_SECRET_PREVIOUS */
 	char *secret_header;          /* WEBHOOK_SECRET_HEADER */
+	char *bearer;                 /* WEBHOOK_BEARER_TOKEN */
+	char *bearer_prev;            /* WEBHOOK_BEARER_TOKEN_PREVIOUS */
+	char *bearer_header;          /* WEBHOOK_BEARER_HEADER */
+	char *hmac;                   /* WEBHOOK_HMAC_SECRET */
+	char *hmac_prev;              /* WEBHOOK_HMAC_SECRET_PREVIOUS */
+	char *hmac_alg;               /* WEBHOOK_HMAC_ALGORITHM */
+	char *sig_header;             /* WEBHOOK_HMAC_SIGNATURE_HEADER */
+	char *ts_header;              /* WEBHOOK_HMAC_TIMESTAMP_HEADER */
+	long long hmac_tolerance_ms;  /* WEBHOOK_HMAC_TOLERANCE, ms */
+	char *allow_networks;         /* INGEST_ALLOW_NETWORKS */
+	char *trusted_proxies;        /* INGEST_TRUSTED_PROXIES */
 	bool auth_disabled;           /* INGEST_AUTH_DISABLED */
 	long long request_timeout_ms; /* INGEST_REQUEST_TIMEOUT_MS */
+	long long idle_timeout_ms;    /* INGEST_IDLE_TIMEOUT, ms */
+	char *spool_dir;              /* INGEST_SPOOL_DIR */
+	long long spool_max;          /* INGEST_SPOOL_MAX, bytes */
 	/* worker */
 	char *database_url;       /* DATABASE_URL */
 	long long batch;          /* WORKER_BATCH */

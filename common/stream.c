@@ -65,6 +65,51 @@ int stream_entry_body(const struct stream_entry *e, const char **body, size_t *l
 	return 0;
 }
 
+int stream_xadd(redisContext *c, const char *stream, const struct stream_new *e, char *id,
+                size_t idlen, char *err, size_t errlen)
+{
+	char recv[24];
+	const char *argv[13];
+	size_t lens[13];
+	int n = 0;
+	redisReply *r;
+
+#define ARG(s, l) (argv[n] = (s), lens[n] = (l), n++)
+#define ARGS(s) ARG((s), strlen(s))
+	ARGS("XADD");
+	ARGS(stream);
+	ARGS("*");
+	ARGS(STREAM_F_BODY);
+	ARG(e->body, e->body_len);
+	snprintf(recv, sizeof(recv), "%lld", (long long)e->received_at);
+	ARGS(STREAM_F_RECEIVED_AT);
+	ARGS(recv);
+	if (e->request_id != NULL) {
+		ARGS(STREAM_F_REQUEST_ID);
+		ARGS(e->request_id);
+	}
+	ARGS(STREAM_F_SOURCE);
+	ARGS(e->source);
+	if (e->enc != NULL) {
+		ARGS(STREAM_F_ENC);
+		ARGS(e->enc);
+	}
+#undef ARG
+#undef ARGS
+	r = redisconn_cmd(c, n, argv, lens);
+	if (r == NULL || r->type != REDIS_REPLY_STRING) {
+		snprintf(err, errlen, "XADD %s: %s", stream,
+		         r == NULL                      ? c->errstr
+		         : r->type == REDIS_REPLY_ERROR ? r->str
+		                                        : "odd reply");
+		freeReplyObject(r);
+		return -1;
+	}
+	snprintf(id, idlen, "%s", r->str);
+	freeReplyObject(r);
+	return 0;
+}
+
 int stream_ensure_group(redisContext *c, const char *stream, const char *group, char *err,
                         size_t errlen)
 {

@@ -35,6 +35,22 @@ int stream_entry_parse(const redisReply *r, struct stream_entry *e)
 int stream_entry_body(const struct stream_entry *e, const char **body, size_t *len, char *err,
                       size_t errlen) __attribute__((warn_unused_result));
 
+/* The fields of a new entry (borrowed). */
+struct stream_new {
+	const char *body; /* exact bytes */
+	size_t body_len;
+	int64_t received_at;    /* ms since the epoch */
+	const char *request_id; /* may be NULL */
+	const char *source;     /* "http", "spool", "backfill" */
+	const char *enc;        /* NULL for a body stored as received */
+};
+
+/* XADDs e to stream: the one way every writer (ingest, spool re-drive, backfill) writes an
+ * entry. Copies the new id into id. Returns 0; -1 when the context failed (it is dead:
+ * free it) or Redis answered an error; the reason is in err. */
+int stream_xadd(redisContext *c, const char *stream, const struct stream_new *e, char *id,
+                size_t idlen, char *err, size_t errlen) __attribute__((warn_unused_result));
+
 /* Creates the consumer group at the stream's start ($ would skip entries written before the
  * first worker started) with MKSTREAM. An existing group (BUSYGROUP) is fine. Returns 1 when
  * it created the group, 0 when it existed, or -1 with a reason in err. */

@@ -76,6 +76,15 @@ int main(int argc, char **argv)
 		return c.help ? 0 : 2;
 	}
 	if (c.check_only) {
+		struct auth_cfg a;
+		char why[512];
+
+		if (webhook_auth_init(&a, &c, why, sizeof(why)) != 0) {
+			fprintf(stderr, "switchboard-ingest: %s\n", why);
+			cfg_free(&c);
+			return 2;
+		}
+		auth_cfg_free_networks(&a);
 		printf("switchboard-ingest: configuration is valid\n");
 		cfg_free(&c);
 		return 0;

@@ -2,10 +2,9 @@
 #include "webhook.h"
 
 #include "auth.h"
+#include "enqueue.h"
 #include "log.h"
 #include "metrics.h"
-#include "redisconn.h"
-#include "stream.h"
 #include "util.h"
 
 #include <civetweb.h>
@@ -25,12 +24,12 @@ enum {
 	M_REQ_401,
 	M_REQ_404,
 	M_REQ_405,
+	M_REQ_408,
 	M_REQ_413,
 	M_REQ_503,
 	M_BYTES,
-	M_REDIS_ERR,
-	M_AUTH_MISSING,
-	M_AUTH_MISMATCH,
+	M_AUTH_FIRST, /* one per rejecting enum auth_reason, from AUTH_MISSING on */
+	M_AUTH_LAST = M_AUTH_FIRST + AUTH_NETWORK - AUTH_MISSING,
 	M_COUNT
 };
 
@@ -39,32 +38,35 @@ enum {
 		"switchboard_ingest_requests_total", "{route=\"webhook\",status=\"" #code "\"}",   \
 		    "counter", "Webhook requests answered, by route and HTTP status", 0            \
 	}
+#define AUTHFAIL(reason)                                                                           \
+	{                                                                                          \
+		"switchboard_ingest_auth_failures_total", "{reason=\"" reason "\"}", "counter",    \
+		    "Requests rejected by authentication, by reason", 0                            \
+	}
 static struct metric metrics[M_COUNT] = {
     [M_REQ_200] = REQ(200),
     [M_REQ_400] = REQ(400),
     [M_REQ_401] = REQ(401),
     [M_REQ_404] = REQ(404),
     [M_REQ_405] = REQ(405),
+    [M_REQ_408] = REQ(408),
     [M_REQ_413] = REQ(413),
     [M_REQ_503] = REQ(503),
     [M_BYTES] = {"switchboard_ingest_received_bytes_total", "", "counter", "Body bytes accepted",
                  0},
-    [M_REDIS_ERR] = {"switchboard_ingest_redis_errors_total", "", "counter",
-                     "Failed Redis connects and commands", 0},
-    [M_AUTH_MISSING] = {"switchboard_ingest_auth_failures_total", "{reason=\"missing\"}", "counter",
-                        "Requests rejected by authentication, by reason", 0},
-    [M_AUTH_MISMATCH] = {"switchboard_ingest_auth_failures_total", "{reason=\"mismatch\"}",
-                         "counter", "Requests rejected by authentication, by reason", 0},
+    [M_AUTH_FIRST] = AUTHFAIL("missing"),
+    [M_AUTH_FIRST + 1] = AUTHFAIL("mismatch"),
+    [M_AUTH_FIRST + 2] = AUTHFAIL("malformed"),
+    [M_AUTH_FIRST + 3] = AUTHFAIL("stale"),
+    [M_AUTH_FIRST + 4] = AUTHFAIL("network"),
 };
-static struct metric_hist enqueue_hist = {"switchboard_ingest_enqueue_seconds",
-                                          "Time from body read to Redis confirming the XADD",
-                                          {0},
-                                          0};
+static struct metric_hist enqueue_hist = {
+    "switchboard_ingest_enqueue_seconds", "Time from body read to the entry being durable", {0}, 0};
 
 struct ingest {
 	struct mg_context *ctx;
 	const struct cfg *cfg;
-	struct redis_addr addr;
+	struct enqueuer *q;
 	struct auth_cfg auth;
 	unsigned boot;                  /* random per process, prefix of request ids */
 	_Atomic unsigned long long seq; /* request counter */
@@ -72,7 +74,7 @@ struct ingest {
 
 /* Per civetweb worker thread: its own Redis connection and body buffer. */
 struct ingest_thread {
-	redisContext *redis;
+	struct enq_conn conn;
 	char *buf;
 	size_t cap;
 };
@@ -91,7 +93,7 @@ static void thread_exit(const struct mg_context *ctx, int type, void *p)
 	(void)type;
 	if (t == NULL)
 		return;
-	redisFree(t->redis);
+	enq_conn_close(&t->conn);
 	free(t->buf);
 	free(t);
 }
@@ -119,6 +121,9 @@ static void answer(struct mg_connection *conn, int status, const char *rid, cons
 	case 405:
 		metric_add(&metrics[M_REQ_405], 1);
 		break;
+	case 408:
+		metric_add(&metrics[M_REQ_408], 1);
+		break;
 	case 413:
 		metric_add(&metrics[M_REQ_413], 1);
 		break;
@@ -134,16 +139,19 @@ static void answer(struct mg_connection *conn, int status, const char *rid, cons
 		mg_response_header_add(conn, "X-Request-Id", rid, -1);
 	if (status == 405)
 		mg_response_header_add(conn, "Allow", "POST", -1);
-	if (status == 413)
+	if (status == 413 || status == 408)
 		mg_response_header_add(conn, "Connection", "close", -1);
 	mg_response_header_send(conn);
 	mg_write(conn, json, strlen(json));
 }
 
-/* Reads the whole body into t->buf. Returns its length, -1 when it exceeds max, -2 when
- * the client failed or went away. */
-static long long read_body(struct mg_connection *conn, struct ingest_thread *t, long long max)
+/* Reads the whole body into t->buf within timeout_ms of the start. Returns its length,
+ * -1 when it exceeds max, -2 when the client failed or went away, -3 when it was too slow
+ * (a client sending a byte now and then must not pin a thread). */
+static long long read_body(struct mg_connection *conn, struct ingest_thread *t, long long max,
+                           long long timeout_ms)
 {
+	int64_t deadline = util_mono_ms() + timeout_ms;
 	size_t len = 0;
 
 	for (;;) {
@@ -171,53 +179,43 @@ static long long read_body(struct mg_connection *conn, struct ingest_thread *t, 
 		len += (size_t)n;
 		if ((long long)len > max)
 			return -1;
+		if (util_mono_ms() > deadline)
+			return -3;
 	}
 	t->buf[len] = '\0';
 	return (long long)len;
 }
 
-/* XADDs the entry on the thread's connection, reconnecting once if the connection had
- * gone stale. Fills id with the stream id. Returns 0, or -1 when Redis cannot take it. */
-static int enqueue(struct ingest *in, struct ingest_thread *t, size_t len, const char *rid,
-                   char *id, size_t idlen)
+static const char *get_header(void *ctx, const char *name)
 {
-	char now[24], err[256];
-	const char *argv[11] = {"XADD", in->cfg->stream,      "*",   STREAM_F_BODY,
-	                        t->buf, STREAM_F_RECEIVED_AT, now,   STREAM_F_REQUEST_ID,
-	                        rid,    STREAM_F_SOURCE,      "http"};
-	size_t lens[11];
+	return mg_get_header(ctx, name);
+}
 
-	snprintf(now, sizeof(now), "%lld", (long long)util_now_ms());
-	for (int i = 0; i < 11; i++)
-		lens[i] = i == 4 ? len : strlen(argv[i]);
-	for (int attempt = 0; attempt < 2; attempt++) {
-		redisReply *r;
+/* Checks the request's credentials (after the body is read: HMAC signs the body). Answers
+ * 401 and returns -1 when rejected. */
+static int authenticate(struct mg_connection *conn, struct ingest *in, const char *rid, size_t len)
+{
+	struct ingest_thread *t = mg_get_thread_pointer(conn);
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	struct auth_request req = {get_header, conn, t->buf, len, ri->remote_addr, util_now_ms()};
+	struct auth_match match = {0, 0};
+	enum auth_reason ar = auth_check(&in->auth, &req, &match);
+	char json[160];
 
-		if (t->redis == NULL) {
-			t->redis = redisconn_open(&in->addr, (int)in->cfg->redis_timeout_ms, err,
-			                          sizeof(err));
-			if (t->redis == NULL) {
-				metric_add(&metrics[M_REDIS_ERR], 1);
-				log_msg(LOGL_ERROR, "request_id", rid, "redis: %s", err);
-				return -1;
-			}
-		}
-		r = redisconn_cmd(t->redis, 11, argv, lens);
-		if (r != NULL && r->type == REDIS_REPLY_STRING) {
-			snprintf(id, idlen, "%s", r->str);
-			freeReplyObject(r);
-			return 0;
-		}
-		metric_add(&metrics[M_REDIS_ERR], 1);
-		log_msg(LOGL_ERROR, "request_id", rid, "redis XADD: %s",
-		        r ? r->str : t->redis->errstr);
-		/* A context that failed is never reused; an error reply leaves it usable. */
-		if (r == NULL) {
-			redisFree(t->redis);
-			t->redis = NULL;
-		}
-		freeReplyObject(r);
+	if (ar == AUTH_OK || ar == AUTH_DISABLED) {
+		if (match.index == 1)
+			log_msg(LOGL_INFO, "request_id", rid, "accepted with the previous %s",
+			        match.mode == AUTH_SECRET   ? "secret"
+			        : match.mode == AUTH_BEARER ? "bearer token"
+			                                    : "HMAC key");
+		return 0;
 	}
+	metric_add(&metrics[M_AUTH_FIRST + ar - AUTH_MISSING], 1);
+	log_msg(LOGL_WARN, "request_id", rid, "rejected from %s: %s", ri->remote_addr,
+	        auth_reason_name(ar));
+	snprintf(json, sizeof(json), "{\"error\":\"unauthorized\",\"reason\":\"%s\"}",
+	         auth_reason_name(ar));
+	answer(conn, 401, rid, json);
 	return -1;
 }
 
@@ -225,41 +223,41 @@ static void handle_post(struct mg_connection *conn, struct ingest *in, const cha
 {
 	struct ingest_thread *t = mg_get_thread_pointer(conn);
 	const struct mg_request_info *ri = mg_get_request_info(conn);
-	enum auth_result ar =
-	    auth_check_secret(&in->auth, mg_get_header(conn, in->cfg->secret_header));
 	char id[64], json[160];
 	long long len;
 	int64_t t0;
 
-	if (ar == AUTH_MISSING || ar == AUTH_MISMATCH) {
-		metric_add(&metrics[ar == AUTH_MISSING ? M_AUTH_MISSING : M_AUTH_MISMATCH], 1);
-		log_msg(LOGL_WARN, "request_id", rid, "rejected: secret %s", auth_result_name(ar));
-		snprintf(json, sizeof(json),
-		         "{\"error\":\"unauthorized\",\"reason\":\"secret %s\"}",
-		         auth_result_name(ar));
-		answer(conn, 401, rid, json);
+	if (ri->content_length > in->cfg->max_body ||
+	    (len = read_body(conn, t, in->cfg->max_body, in->cfg->request_timeout_ms)) == -1) {
+		answer(conn, 413, rid, "{\"error\":\"body too large\"}");
 		return;
 	}
-	if (ri->content_length > in->cfg->max_body ||
-	    (len = read_body(conn, t, in->cfg->max_body)) == -1) {
-		answer(conn, 413, rid, "{\"error\":\"body too large\"}");
+	if (len == -3) {
+		log_msg(LOGL_WARN, "request_id", rid, "body not received within %lld ms: closing",
+		        in->cfg->request_timeout_ms);
+		answer(conn, 408, rid, "{\"error\":\"request timeout\"}");
 		return;
 	}
 	if (len < 0)
 		return; /* the client went away or timed out: nothing to answer */
+	if (authenticate(conn, in, rid, (size_t)len) != 0)
+		return;
 	if (len == 0) {
 		answer(conn, 400, rid, "{\"error\":\"empty body\"}");
 		return;
 	}
 	t0 = util_mono_us();
-	if (enqueue(in, t, (size_t)len, rid, id, sizeof(id)) != 0) {
-		answer(conn, 503, rid, "{\"error\":\"queue unavailable, retry later\"}");
-	} else {
+	switch (enqueuer_put(in->q, &t->conn, t->buf, (size_t)len, rid, id, sizeof(id))) {
+	case ENQ_REDIS:
+	case ENQ_SPOOLED:
 		metric_hist_observe(&enqueue_hist, util_mono_us() - t0);
 		metric_add(&metrics[M_BYTES], len);
 		snprintf(json, sizeof(json), "{\"ok\":true,\"id\":\"%s\",\"request_id\":\"%s\"}",
 		         id, rid);
 		answer(conn, 200, rid, json);
+		break;
+	default:
+		answer(conn, 503, rid, "{\"error\":\"queue unavailable, retry later\"}");
 	}
 	if (t->cap > BUF_KEEP) {
 		free(t->buf);
@@ -292,18 +290,30 @@ static int on_healthz(struct mg_connection *conn, void *cbdata)
 	return 1;
 }
 
+/* Ready while a request can be made durable: Redis reachable, or room in the spool. */
+static int on_readyz(struct mg_connection *conn, void *cbdata)
+{
+	struct ingest *in = cbdata;
+
+	if (enqueuer_ready(in->q))
+		answer(conn, 200, NULL, "{\"status\":\"ready\"}");
+	else
+		answer(conn, 503, NULL, "{\"status\":\"not ready: Redis down and spool full\"}");
+	return 1;
+}
+
 static int on_metrics(struct mg_connection *conn, void *cbdata)
 {
 	char *text = NULL;
 	size_t len = 0;
 	FILE *fp = open_memstream(&text, &len);
 
-	(void)cbdata;
 	if (fp == NULL) {
 		mg_send_http_error(conn, 500, "out of memory");
 		return 500;
 	}
 	metrics_write(fp, metrics, M_COUNT, &enqueue_hist);
+	enqueuer_metrics(((struct ingest *)cbdata)->q, fp);
 	fclose(fp);
 	mg_send_http_ok(conn, "text/plain; version=0.0.4", (long long)len);
 	mg_write(conn, text, len);
@@ -311,12 +321,14 @@ static int on_metrics(struct mg_connection *conn, void *cbdata)
 	return 200;
 }
 
-static void set_options(const struct cfg *c, const char **opts, char *threads, char *timeout)
+static void set_options(const struct cfg *c, const char **opts, char *threads, char *timeout,
+                        char *idle)
 {
 	int n = 0;
 
 	snprintf(threads, 24, "%lld", c->threads);
 	snprintf(timeout, 24, "%lld", c->request_timeout_ms);
+	snprintf(idle, 24, "%lld", c->idle_timeout_ms);
 	opts[n++] = "listening_ports";
 	opts[n++] = c->listen;
 	opts[n++] = "num_threads";
@@ -326,7 +338,7 @@ static void set_options(const struct cfg *c, const char **opts, char *threads, c
 	opts[n++] = "enable_keep_alive";
 	opts[n++] = "yes";
 	opts[n++] = "keep_alive_timeout_ms";
-	opts[n++] = "60000";
+	opts[n++] = idle;
 	opts[n++] = "decode_url";
 	opts[n++] = "no";
 	/* Headers and body leave in two writes: without this, Nagle's algorithm and the
@@ -336,6 +348,40 @@ static void set_options(const struct cfg *c, const char **opts, char *threads, c
 	opts[n] = NULL;
 }
 
+int webhook_auth_init(struct auth_cfg *a, const struct cfg *c, char *err, size_t errlen)
+{
+	char why[256];
+
+	memset(a, 0, sizeof(*a));
+	a->disabled = c->auth_disabled;
+	a->secret[0] = c->secret;
+	a->secret[1] = c->secret_prev;
+	a->secret_header = c->secret_header;
+	a->bearer[0] = c->bearer;
+	a->bearer[1] = c->bearer_prev;
+	a->bearer_header = c->bearer_header;
+	a->hmac_secret[0] = c->hmac;
+	a->hmac_secret[1] = c->hmac_prev;
+	a->sig_header = c->sig_header;
+	a->ts_header = c->ts_header;
+	a->tolerance_ms = c->hmac_tolerance_ms;
+	if (auth_parse_alg(c->hmac_alg, &a->hmac_alg) != 0) {
+		snprintf(err, errlen, "WEBHOOK_HMAC_ALGORITHM: expected sha256, sha512 or sha1");
+		return -1;
+	}
+	if (auth_parse_networks(c->allow_networks, &a->allow, &a->nallow, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "INGEST_ALLOW_NETWORKS: %s", why);
+		return -1;
+	}
+	if (auth_parse_networks(c->trusted_proxies, &a->proxies, &a->nproxies, why, sizeof(why)) !=
+	    0) {
+		snprintf(err, errlen, "INGEST_TRUSTED_PROXIES: %s", why);
+		auth_cfg_free_networks(a);
+		return -1;
+	}
+	return 0;
+}
+
 struct ingest *ingest_start(const struct cfg *c, char *err, size_t errlen)
 {
 	struct ingest *in = calloc(1, sizeof(*in));
@@ -343,7 +389,7 @@ struct ingest *ingest_start(const struct cfg *c, char *err, size_t errlen)
 	struct mg_init_data init;
 	struct mg_error_data ed;
 	const char *opts[16];
-	char threads[24], timeout[24], why[256];
+	char threads[24], timeout[24], idle[24], why[256];
 	unsigned code = 0;
 
 	if (in == NULL) {
@@ -351,17 +397,16 @@ struct ingest *ingest_start(const struct cfg *c, char *err, size_t errlen)
 		return NULL;
 	}
 	in->cfg = c;
-	in->auth.secret = c->secret;
-	in->auth.disabled = c->auth_disabled;
-	in->boot = (unsigned)random();
-	if (redisconn_parse_url(c->redis_url, &in->addr, why, sizeof(why)) != 0) {
-		snprintf(err, errlen, "REDIS_URL: %s", why);
+	if (webhook_auth_init(&in->auth, c, err, errlen) != 0)
 		goto fail;
-	}
+	in->boot = (unsigned)random();
+	in->q = enqueuer_start(c, err, errlen);
+	if (in->q == NULL)
+		goto fail;
 	memset(&cb, 0, sizeof(cb));
 	cb.init_thread = thread_init;
 	cb.exit_thread = thread_exit;
-	set_options(c, opts, threads, timeout);
+	set_options(c, opts, threads, timeout, idle);
 	init =
 	    (struct mg_init_data){.callbacks = &cb, .user_data = in, .configuration_options = opts};
 	ed = (struct mg_error_data){.code = &code, .text = why, .text_buffer_size = sizeof(why)};
@@ -373,9 +418,12 @@ struct ingest *ingest_start(const struct cfg *c, char *err, size_t errlen)
 	}
 	mg_set_request_handler(in->ctx, "/api/vapi/webhook", on_webhook, in);
 	mg_set_request_handler(in->ctx, "/healthz$", on_healthz, in);
+	mg_set_request_handler(in->ctx, "/readyz$", on_readyz, in);
 	mg_set_request_handler(in->ctx, "/metrics$", on_metrics, in);
 	return in;
 fail:
+	enqueuer_stop(in->q);
+	auth_cfg_free_networks(&in->auth);
 	free(in);
 	return NULL;
 }
@@ -384,6 +432,8 @@ void ingest_stop(struct ingest *in)
 {
 	if (in == NULL)
 		return;
-	mg_stop(in->ctx);
+	mg_stop(in->ctx); /* requests in flight finish first */
+	enqueuer_stop(in->q);
+	auth_cfg_free_networks(&in->auth);
 	free(in);
 }

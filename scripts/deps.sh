@@ -12,12 +12,19 @@ libhiredis-dev|Redis client library
 libjansson-dev|JSON parser of switchboard-worker
 libpq-dev|PostgreSQL client library
 libcmocka-dev|unit test framework
+libssl-dev|HMAC authentication of webhooks (libcrypto)
+libcurl4-openssl-dev|HTTP client of vapictl
 redis-server|Redis for the integration tests and make run
 postgresql|PostgreSQL server binaries for the integration tests and make run
 python3|runs the integration tests
 python3-pytest|integration test runner
 python3-psycopg2|integration tests read PostgreSQL
 python3-redis|integration tests read Redis
+python3-yaml|the deployment test reads docker-compose.yml
+python3-jsonschema|the deployment test validates docker-compose.yml against the Compose schema
+docker-compose|the deployment test resolves docker-compose.yml with a real Compose implementation (config only, no Docker engine)
+caddy|the deployment test runs the TLS proxy example; on a host running systemd the package also starts caddy.service on port 80 (systemctl disable --now caddy)
+systemd|the deployment test checks the unit files with systemd-analyze verify
 curl|make run checks the ingest health endpoint and prints a curl example
 clang-format|make lint checks the C formatting'
 

@@ -11,6 +11,8 @@
 #include <time.h>
 
 #define URL_MAX 4096
+/* "METHOD /path?query" as named in messages, cut to this length. */
+#define REQ_MAX 256
 #define USER_AGENT "vapictl/1"
 
 struct vapi_api {
@@ -66,14 +68,16 @@ static long long parse_retry_after(const char *v)
 	time_t when;
 
 	if (util_parse_ll(v, &secs) == 0)
-		return secs < 0 ? -1 : secs > VAPI_RETRY_AFTER_CAP_MS / 1000 ? VAPI_RETRY_AFTER_CAP_MS
-									      : secs * 1000;
+		return secs < 0                                ? -1
+		       : secs > VAPI_RETRY_AFTER_CAP_MS / 1000 ? VAPI_RETRY_AFTER_CAP_MS
+		                                               : secs * 1000;
 	when = curl_getdate(v, NULL);
 	if (when < 0)
 		return -1;
 	secs = (long long)(when - time(NULL));
-	return secs <= 0 ? 0 : secs > VAPI_RETRY_AFTER_CAP_MS / 1000 ? VAPI_RETRY_AFTER_CAP_MS
-								       : secs * 1000;
+	return secs <= 0                               ? 0
+	       : secs > VAPI_RETRY_AFTER_CAP_MS / 1000 ? VAPI_RETRY_AFTER_CAP_MS
+	                                               : secs * 1000;
 }
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
@@ -159,7 +163,7 @@ void vapi_api_stats(const struct vapi_api *a, struct vapi_api_stats *st)
 
 /* Sets the options of one transfer. */
 static void setup(struct vapi_api *a, const char *method, const char *url, const char *payload,
-		  struct answer *r)
+                  struct answer *r)
 {
 	CURL *c = a->curl;
 
@@ -171,7 +175,7 @@ static void setup(struct vapi_api *a, const char *method, const char *url, const
 		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
 	}
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST,
-			 strcmp(method, payload != NULL ? "POST" : "GET") == 0 ? NULL : method);
+	                 strcmp(method, payload != NULL ? "POST" : "GET") == 0 ? NULL : method);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, a->headers);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, USER_AGENT);
 	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
@@ -232,7 +236,7 @@ static void error_detail(const char *body, size_t len, char *out, size_t size)
 		{
 			if (json_is_string(v) && n < size)
 				n += (size_t)snprintf(out + n, size - n, "%s%s", n ? "; " : "",
-						      json_string_value(v));
+				                      json_string_value(v));
 		}
 	} else if (j == NULL && len > 0) {
 		snprintf(out, size, "%.200s", body);
@@ -244,8 +248,8 @@ static void error_detail(const char *body, size_t len, char *out, size_t size)
 }
 
 static void describe_failure(struct vapi_api *a, const char *req, CURLcode cc, long status,
-			     const struct answer *r, struct vapi_error *err, char *reason,
-			     size_t rsize)
+                             const struct answer *r, struct vapi_error *err, char *reason,
+                             size_t rsize)
 {
 	char detail[700];
 
@@ -253,21 +257,21 @@ static void describe_failure(struct vapi_api *a, const char *req, CURLcode cc, l
 	if (r->too_big) {
 		snprintf(reason, rsize, "too large");
 		snprintf(err->errstr, sizeof(err->errstr), "%s: answer larger than %ld bytes", req,
-			 VAPI_MAX_RESPONSE);
+		         VAPI_MAX_RESPONSE);
 	} else if (cc != CURLE_OK) {
-		snprintf(reason, rsize, "%s", cc == CURLE_OPERATION_TIMEDOUT ? "timeout" : "transport");
-		snprintf(err->errstr, sizeof(err->errstr), "%s: %s%s%s", req, curl_easy_strerror(cc),
-			 a->curl_err[0] ? ": " : "", a->curl_err);
+		snprintf(reason, rsize, "%s", curl_easy_strerror(cc));
+		snprintf(err->errstr, sizeof(err->errstr), "%s: %.200s%s%.300s", req,
+		         curl_easy_strerror(cc), a->curl_err[0] ? ": " : "", a->curl_err);
 	} else {
 		snprintf(reason, rsize, "HTTP %ld", status);
 		error_detail(r->data, r->len, detail, sizeof(detail));
-		snprintf(err->errstr, sizeof(err->errstr), "%s: HTTP %ld%s%s", req, status,
-			 detail[0] ? ": " : "", detail);
+		snprintf(err->errstr, sizeof(err->errstr), "%s: HTTP %ld%s%.600s", req, status,
+		         detail[0] ? ": " : "", detail);
 	}
 }
 
 static int parse_answer(const char *req, const struct answer *r, json_t **out,
-			struct vapi_error *err)
+                        struct vapi_error *err)
 {
 	json_error_t jerr;
 
@@ -276,8 +280,8 @@ static int parse_answer(const char *req, const struct answer *r, json_t **out,
 	*out = json_loadb(r->data, r->len, 0, &jerr);
 	if (*out == NULL) {
 		snprintf(err->errstr, sizeof(err->errstr),
-			 "%s: answer is not JSON (line %d column %d: %s)", req, jerr.line, jerr.column,
-			 jerr.text);
+		         "%s: answer is not JSON (line %d column %d: %.160s)", req, jerr.line,
+		         jerr.column, jerr.text);
 		return -1;
 	}
 	return 0;
@@ -292,14 +296,14 @@ static long long retry_delay(unsigned attempt, long long retry_after_ms)
 
 /* Runs the attempts of one request with payload (or NULL). */
 static int exchange(struct vapi_api *a, const char *method, const char *url, const char *req,
-		    const char *payload, json_t **out, struct vapi_error *err)
+                    const char *payload, json_t **out, struct vapi_error *err)
 {
 	bool idempotent = strcmp(method, "POST") != 0;
 
 	for (unsigned attempt = 0;; attempt++) {
 		struct answer r = {NULL, 0, 0, false, -1};
 		long status = 0;
-		char reason[32];
+		char reason[64];
 		CURLcode cc;
 		long long delay;
 
@@ -318,7 +322,7 @@ static int exchange(struct vapi_api *a, const char *method, const char *url, con
 		free(r.data);
 		if (!should_retry(idempotent, cc, status) || attempt + 1 >= VAPI_MAX_ATTEMPTS) {
 			err->refused = cc == CURLE_OK && status >= 400 && status < 500 &&
-				       !should_retry(idempotent, cc, status);
+			               !should_retry(idempotent, cc, status);
 			return -1;
 		}
 		delay = retry_delay(attempt, r.retry_after_ms);
@@ -330,9 +334,9 @@ static int exchange(struct vapi_api *a, const char *method, const char *url, con
 }
 
 int vapi_api_call(struct vapi_api *a, const char *method, const char *path, const json_t *body,
-		  json_t **out, struct vapi_error *err)
+                  json_t **out, struct vapi_error *err)
 {
-	char url[URL_MAX], req[URL_MAX];
+	char url[URL_MAX], req[REQ_MAX];
 	char *payload = NULL;
 	int rc;
 
@@ -340,7 +344,7 @@ int vapi_api_call(struct vapi_api *a, const char *method, const char *path, cons
 	memset(err, 0, sizeof(*err));
 	snprintf(req, sizeof(req), "%s %s", method, path);
 	if ((size_t)snprintf(url, sizeof(url), "%s%s", a->base, path) >= sizeof(url)) {
-		snprintf(err->errstr, sizeof(err->errstr), "%.200s: URL too long", req);
+		snprintf(err->errstr, sizeof(err->errstr), "%s: URL too long", req);
 		return -1;
 	}
 	if (body != NULL && (payload = json_dumps(body, JSON_COMPACT)) == NULL) {
@@ -359,7 +363,7 @@ int vapi_api_escape(const char *s, char *out, size_t size)
 
 	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
 		bool plain = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-			     (*p >= '0' && *p <= '9') || strchr("-._~", *p) != NULL;
+		             (*p >= '0' && *p <= '9') || strchr("-._~", *p) != NULL;
 
 		if (n + (plain ? 1 : 3) >= size)
 			return -1;

@@ -12,9 +12,9 @@
  * 5xx and transport failures. POST creates something, so it is retried only when the
  * request cannot have been applied (429, connection refused, name not resolved). */
 
-#define VAPI_MAX_ATTEMPTS 8          /* attempts per request, the first included */
-#define VAPI_RETRY_BASE_MS 500       /* first backoff delay */
-#define VAPI_RETRY_CAP_MS 30000      /* largest backoff delay */
+#define VAPI_MAX_ATTEMPTS 8            /* attempts per request, the first included */
+#define VAPI_RETRY_BASE_MS 500         /* first backoff delay */
+#define VAPI_RETRY_CAP_MS 30000        /* largest backoff delay */
 #define VAPI_RETRY_AFTER_CAP_MS 120000 /* longest Retry-After honoured */
 #define VAPI_CONNECT_TIMEOUT_MS 10000
 #define VAPI_REQUEST_TIMEOUT_MS 120000 /* a whole request, a 1000-item page included */
@@ -31,7 +31,7 @@ struct vapi_error {
 /* Called before each retry with the request ("GET /assistant?..."), the reason ("429",
  * "timeout") and the delay. */
 typedef void (*vapi_retry_hook)(void *ud, const char *request, const char *reason,
-				long long delay_ms);
+                                long long delay_ms);
 
 /* Counters since vapi_api_new(). */
 struct vapi_api_stats {
@@ -59,7 +59,7 @@ void vapi_api_stats(const struct vapi_api *a, struct vapi_api_stats *st);
  * and *out, the parsed answer (a new reference, NULL for an empty body). Otherwise returns -1
  * with err filled; *out is then NULL. */
 int vapi_api_call(struct vapi_api *a, const char *method, const char *path, const json_t *body,
-		  json_t **out, struct vapi_error *err) __attribute__((warn_unused_result));
+                  json_t **out, struct vapi_error *err) __attribute__((warn_unused_result));
 
 /* Percent-encodes s for a URL path segment or query value into out. Returns 0, or -1 when
  * it does not fit in size bytes. */

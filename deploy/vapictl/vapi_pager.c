@@ -8,7 +8,7 @@
 #include <time.h>
 
 void vapi_pager_init(struct vapi_pager *p, struct vapi_api *api, const char *path, int limit,
-		     int64_t gt_ms, int64_t lt_ms)
+                     int64_t gt_ms, int64_t lt_ms)
 {
 	memset(p, 0, sizeof(*p));
 	p->api = api;
@@ -36,7 +36,7 @@ void vapi_pager_iso(int64_t ms, char *buf, size_t size)
 
 	gmtime_r(&secs, &tm);
 	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+	         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
 /* Appends "&name=<ISO time>" to q when ms is a bound. */
@@ -106,13 +106,16 @@ static int take_new(struct vapi_pager *p, json_t *page, struct vapi_error *err)
 	{
 		if (item_key(item, &id, &ms) != 0) {
 			snprintf(err->errstr, sizeof(err->errstr),
-				 "GET %s: item %zu has no id or no readable createdAt", p->path, i);
+			         "GET %s: item %zu has no id or no readable createdAt", p->path, i);
 			return -1;
 		}
 		if (ms == p->edge_ms && json_object_get(p->edge_ids, id) != NULL)
 			continue;
-		if (json_array_append(p->page, item) != 0)
+		if (json_array_append(p->page, item) != 0) {
+			snprintf(err->errstr, sizeof(err->errstr), "GET %s: out of memory",
+			         p->path);
 			return -1;
+		}
 	}
 	return 0;
 }
@@ -124,8 +127,8 @@ static void next_bound(struct vapi_pager *p)
 		p->lt_ms = p->edge_ms + 1;
 		return;
 	}
-	/* A full page of items all seen before: more than `limit` items share the edge's
-	 * millisecond. Step below it; the rest of them cannot be listed. */
+	/* A full page of items all seen before: `limit` items or more share the edge's
+	 * millisecond. Step below it; any others created in it cannot be listed. */
 	p->ties_lost = true;
 	p->lt_ms = p->edge_ms;
 	json_decref(p->edge_ids);
@@ -152,8 +155,10 @@ static int fetch(struct vapi_pager *p, struct vapi_error *err)
 	if (take_new(p, page, err) != 0)
 		goto out;
 	p->last = json_array_size(page) < (size_t)p->limit;
-	if (advance_edge(p, page) != 0)
+	if (advance_edge(p, page) != 0) {
+		snprintf(err->errstr, sizeof(err->errstr), "GET %s: out of memory", p->path);
 		goto out;
+	}
 	if (!p->last)
 		next_bound(p);
 	rc = 0;

@@ -24,23 +24,23 @@ enum vctl_kind {
 };
 
 struct vctl_def {
-	const char *env;      /* environment variable */
+	const char *env; /* environment variable */
 	enum vctl_kind kind;
-	unsigned scope;       /* read only when the command needs this (VCTL_NEED_*), or always */
-	unsigned need;        /* required when the command needs this (VCTL_NEED_*, NEED_ALWAYS) */
-	const char *def;      /* default text, NULL for none */
-	long long min, max;   /* range of K_INT */
-	size_t off;           /* offset of the field in struct vctl_cfg */
-	const char *help;     /* meaning, for --help */
+	unsigned scope;     /* read only when the command needs this (VCTL_NEED_*), or always */
+	unsigned need;      /* required when the command needs this (VCTL_NEED_*, NEED_ALWAYS) */
+	const char *def;    /* default text, NULL for none */
+	long long min, max; /* range of K_INT */
+	size_t off;         /* offset of the field in struct vctl_cfg */
+	const char *help;   /* meaning, for --help */
 };
 
 #define F(field) offsetof(struct vctl_cfg, field)
 
 static const struct vctl_def defs[] = {
     {"VAPI_API_KEY", K_SECRET, SCOPE_ALL, NEED_ALWAYS, NULL, 0, 0, F(api_key),
-     "Vapi private API key (or VAPI_API_KEY_FILE: a file holding it)"},
+     "Vapi private API key"},
     {"WEBHOOK_SECRET", K_SECRET, SCOPE_ALL, VCTL_NEED_SECRET, NULL, 0, 0, F(secret),
-     "secret Vapi sends to the webhook, the one ingest checks (or WEBHOOK_SECRET_FILE)"},
+     "secret Vapi sends to the webhook (the one ingest checks)"},
     {"WEBHOOK_SECRET_HEADER", K_NAME, SCOPE_ALL, 0, "X-Vapi-Secret", 0, 0, F(secret_header),
      "header that carries the secret"},
     {"VAPI_BASE_URL", K_URL, SCOPE_ALL, 0, "https://api.vapi.ai", 0, 0, F(base_url),
@@ -49,10 +49,10 @@ static const struct vctl_def defs[] = {
      "the webhook URL every assistant and phone number should use (--url overrides it)"},
     {"VAPI_WEBHOOK_TIMEOUT_SECONDS", K_INT, SCOPE_ALL, 0, "20", 1, 300, F(timeout_seconds),
      "server.timeoutSeconds set on each assistant and phone number"},
-    {"REDIS_URL", K_REDIS, VCTL_NEED_REDIS, 0, "redis://127.0.0.1:6379/0", 0, 0,
-     F(redis_url), "Redis holding the stream (backfill)"},
-    {"SWITCHBOARD_STREAM", K_NAME, VCTL_NEED_REDIS, 0, "switchboard:webhooks", 0, 0,
-     F(stream), "stream backfill writes to"},
+    {"REDIS_URL", K_REDIS, VCTL_NEED_REDIS, 0, "redis://127.0.0.1:6379/0", 0, 0, F(redis_url),
+     "Redis holding the stream (backfill)"},
+    {"SWITCHBOARD_STREAM", K_NAME, VCTL_NEED_REDIS, 0, "switchboard:webhooks", 0, 0, F(stream),
+     "stream backfill writes to"},
     {"REDIS_TIMEOUT_MS", K_INT, VCTL_NEED_REDIS, 0, "2000", 50, 60000, F(redis_timeout_ms),
      "connect and command timeout for Redis, milliseconds"},
 };
@@ -73,7 +73,7 @@ static int check_line(const char *s)
 	return 0;
 }
 
-static int check_url(const char *v, char *why, size_t n)
+int vctl_cfg_check_url(const char *v, char *why, size_t n)
 {
 	const char *host;
 
@@ -92,19 +92,19 @@ static int check_url(const char *v, char *why, size_t n)
 }
 
 /* Validates v for d. Returns 0, or -1 with the reason in why. */
-static int check_value(const struct vctl_def *d, const char *v, long long *num, char *why,
-		       size_t n)
+static int check_value(const struct vctl_def *d, const char *v, long long *num, char *why, size_t n)
 {
 	struct redis_addr ra;
 
 	switch (d->kind) {
 	case K_URL:
-		return check_url(v, why, n);
+		return vctl_cfg_check_url(v, why, n);
 	case K_REDIS:
 		return redisconn_parse_url(v, &ra, why, n);
 	case K_INT:
 		if (util_parse_ll(v, num) != 0 || *num < d->min || *num > d->max) {
-			snprintf(why, n, "expected a whole number from %lld to %lld", d->min, d->max);
+			snprintf(why, n, "expected a whole number from %lld to %lld", d->min,
+			         d->max);
 			return -1;
 		}
 		return 0;
@@ -124,7 +124,7 @@ static int check_value(const struct vctl_def *d, const char *v, long long *num, 
 }
 
 static int store(const struct vctl_def *d, struct vctl_cfg *c, const char *v, const char *from,
-		 struct vctl_cfg_error *err)
+                 struct vctl_cfg_error *err)
 {
 	char why[300];
 	long long num = 0;
@@ -132,7 +132,7 @@ static int store(const struct vctl_def *d, struct vctl_cfg *c, const char *v, co
 
 	if (check_value(d, v, &num, why, sizeof(why)) != 0) {
 		snprintf(err->errstr, sizeof(err->errstr), "%s%s: invalid value: %s", d->env, from,
-			 why);
+		         why);
 		return -1;
 	}
 	if (d->kind == K_INT) {
@@ -202,8 +202,8 @@ static int load_secret(const struct vctl_def *d, struct vctl_cfg *c, struct vctl
 	if (path != NULL && *path == '\0')
 		path = NULL;
 	if (v != NULL && path != NULL) {
-		snprintf(err->errstr, sizeof(err->errstr), "%s and %s are both set: use one", d->env,
-			 fvar);
+		snprintf(err->errstr, sizeof(err->errstr), "%s and %s are both set: use one",
+		         d->env, fvar);
 		return -1;
 	}
 	if (v != NULL)
@@ -234,7 +234,7 @@ static int load_one(const struct vctl_def *d, struct vctl_cfg *c, struct vctl_cf
 }
 
 static int check_required(const struct vctl_def *d, const struct vctl_cfg *c, unsigned need,
-			  struct vctl_cfg_error *err)
+                          struct vctl_cfg_error *err)
 {
 	if (d->kind == K_INT || !(d->need & (need | NEED_ALWAYS)))
 		return 0;
@@ -242,8 +242,8 @@ static int check_required(const struct vctl_def *d, const struct vctl_cfg *c, un
 		return 0;
 	if (d->kind == K_SECRET)
 		snprintf(err->errstr, sizeof(err->errstr),
-			 "%s: required (%s); set it, or %s_FILE to a file holding it", d->env,
-			 d->help, d->env);
+		         "%s: required (%s); set it, or %s_FILE to a file holding it", d->env,
+		         d->help, d->env);
 	else
 		snprintf(err->errstr, sizeof(err->errstr), "%s: required (%s)", d->env, d->help);
 	return -1;
@@ -281,9 +281,13 @@ void vctl_cfg_free(struct vctl_cfg *c)
 
 void vctl_cfg_usage(FILE *fp)
 {
-	fprintf(fp, "Environment:\n");
+	fprintf(fp, "Environment (NAME_FILE: a file holding the value):\n");
+	char name[64];
+
 	for (size_t i = 0; i < NDEFS; i++) {
-		fprintf(fp, "  %-29s %s", defs[i].env, defs[i].help);
+		snprintf(name, sizeof(name), "%s%s", defs[i].env,
+		         defs[i].kind == K_SECRET ? "[_FILE]" : "");
+		fprintf(fp, "  %-29s %s", name, defs[i].help);
 		if (defs[i].def != NULL)
 			fprintf(fp, " [default: %s]", defs[i].def);
 		fprintf(fp, "\n");

@@ -1,6 +1,7 @@
 #ifndef VCTL_CFG_H
 #define VCTL_CFG_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 /* vapictl's settings, from environment variables only. Secrets (the Vapi API key, the
@@ -12,14 +13,14 @@
 #define VCTL_NEED_REDIS 2u  /* REDIS_URL and the stream (backfill) */
 
 struct vctl_cfg {
-	char *api_key;             /* VAPI_API_KEY or VAPI_API_KEY_FILE */
-	char *secret;              /* WEBHOOK_SECRET or WEBHOOK_SECRET_FILE; NULL when unset */
-	char *secret_header;       /* WEBHOOK_SECRET_HEADER */
-	char *base_url;            /* VAPI_BASE_URL, without a trailing slash */
-	char *webhook_url;         /* VAPI_WEBHOOK_URL; NULL when unset */
-	long long timeout_seconds; /* VAPI_WEBHOOK_TIMEOUT_SECONDS */
-	char *redis_url;           /* REDIS_URL */
-	char *stream;              /* SWITCHBOARD_STREAM */
+	char *api_key;              /* VAPI_API_KEY or VAPI_API_KEY_FILE */
+	char *secret;               /* WEBHOOK_SECRET or WEBHOOK_SECRET_FILE; NULL when unset */
+	char *secret_header;        /* WEBHOOK_SECRET_HEADER */
+	char *base_url;             /* VAPI_BASE_URL, without a trailing slash */
+	char *webhook_url;          /* VAPI_WEBHOOK_URL; NULL when unset */
+	long long timeout_seconds;  /* VAPI_WEBHOOK_TIMEOUT_SECONDS */
+	char *redis_url;            /* REDIS_URL */
+	char *stream;               /* SWITCHBOARD_STREAM */
 	long long redis_timeout_ms; /* REDIS_TIMEOUT_MS */
 };
 
@@ -32,6 +33,10 @@ struct vctl_cfg_error {
  * release with vctl_cfg_free(), also after a failure. */
 int vctl_cfg_load(struct vctl_cfg *c, unsigned need, struct vctl_cfg_error *err)
     __attribute__((warn_unused_result));
+
+/* Checks that v is an http:// or https:// URL on one line. Returns 0, or -1 with the reason
+ * in why. */
+int vctl_cfg_check_url(const char *v, char *why, size_t n) __attribute__((warn_unused_result));
 
 /* Releases the strings of c (NULL-safe). */
 void vctl_cfg_free(struct vctl_cfg *c);

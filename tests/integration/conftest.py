@@ -197,6 +197,7 @@ class Stack:
         self.procs = []
         self.ingest = None
         self.ingest_port = None
+        self.spool_dir = tempfile.mkdtemp(prefix="spool-", dir=tmp)
 
     def env(self, **extra):
         e = dict(os.environ)
@@ -214,9 +215,10 @@ class Stack:
         r = self.run_worker_cmd("migrate")
         assert r.returncode == 0, r.stderr
 
-    def start_ingest(self, **env):
-        self.ingest_port = free_port()
+    def start_ingest(self, port=None, **env):
+        self.ingest_port = port or free_port()
         env.setdefault("INGEST_LISTEN", "127.0.0.1:%d" % self.ingest_port)
+        env.setdefault("INGEST_SPOOL_DIR", self.spool_dir)
         env.setdefault("INGEST_THREADS", 8)
         p = Proc("ingest-%d" % len(self.procs), [os.path.join(BIN, "switchboard-ingest")],
                  self.env(**env), self.tmp)

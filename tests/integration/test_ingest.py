@@ -78,22 +78,21 @@ def test_chunked_body_over_the_cap_is_413(stack):
     assert xlen(stack) == 0
 
 
-def test_redis_down_is_503_then_recovers(stack):
+def test_redis_down_is_spooled_then_recovers(stack):
     stack.start_ingest()
     assert stack.post(SAMPLE)[0] == 200
     stack.redis.stop()
     try:
         status, resp, _ = stack.post(SAMPLE)
-        assert status == 503
+        assert status == 200 and json.loads(resp)["id"] == "spool"
         assert stack.http("GET", "/healthz")[0] == 200
     finally:
         stack.redis.start()
-    # Each thread retries its connection after a short pause; soon every request is 200.
-    wait_until(lambda: stack.post(SAMPLE)[0] == 200, 10, "ingest to reach Redis again")
+    wait_until(lambda: xlen(stack) == 2, 10, "the spooled entry to reach Redis")
     for _ in range(20):
-        assert stack.post(SAMPLE)[0] == 200
+        assert json.loads(stack.post(SAMPLE)[1])["id"] != "spool"
     _, metrics, _ = stack.http("GET", "/metrics")
-    assert 'switchboard_ingest_requests_total{route="webhook",status="503"}' in metrics.decode()
+    assert "switchboard_ingest_spooled_total 1" in metrics.decode()
     assert "switchboard_ingest_redis_errors_total" in metrics.decode()
 
 

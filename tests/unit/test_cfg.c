@@ -34,8 +34,23 @@ static const char *const cfg_vars[] = {
     "INGEST_THREADS",
     "INGEST_MAX_BODY",
     "INGEST_REQUEST_TIMEOUT_MS",
+    "INGEST_IDLE_TIMEOUT",
+    "INGEST_SPOOL_DIR",
+    "INGEST_SPOOL_MAX",
     "WEBHOOK_SECRET",
+    "WEBHOOK_SECRET_PREVIOUS",
     "WEBHOOK_SECRET_HEADER",
+    "WEBHOOK_BEARER_TOKEN",
+    "WEBHOOK_BEARER_TOKEN_PREVIOUS",
+    "WEBHOOK_BEARER_HEADER",
+    "WEBHOOK_HMAC_SECRET",
+    "WEBHOOK_HMAC_SECRET_PREVIOUS",
+    "WEBHOOK_HMAC_ALGORITHM",
+    "WEBHOOK_HMAC_SIGNATURE_HEADER",
+    "WEBHOOK_HMAC_TIMESTAMP_HEADER",
+    "WEBHOOK_HMAC_TOLERANCE",
+    "INGEST_ALLOW_NETWORKS",
+    "INGEST_TRUSTED_PROXIES",
     "INGEST_AUTH_DISABLED",
     "DATABASE_URL",
     "WORKER_BATCH",
@@ -122,9 +137,13 @@ static void test_ingest_defaults(void **state)
 	setenv("WEBHOOK_SECRET", SECRET, 1);
 	must_load(&c, CFG_INGEST, 1, argv, &argi);
 	assert_string_equal(c.listen, "127.0.0.1:8080");
-	assert_int_equal(c.threads, 16);
+	assert_int_equal(c.threads, 64);
 	assert_int_equal(c.max_body, 16LL << 20);
-	assert_int_equal(c.request_timeout_ms, 30000);
+	assert_int_equal(c.request_timeout_ms, 10000);
+	assert_int_equal(c.idle_timeout_ms, 5000);
+	assert_string_equal(c.spool_dir, "/var/lib/switchboard/spool");
+	assert_int_equal(c.spool_max, 1LL << 30);
+	assert_string_equal(c.hmac_alg, "sha256");
 	assert_string_equal(c.secret, SECRET);
 	assert_string_equal(c.secret_header, "X-Vapi-Secret");
 	assert_false(c.auth_disabled);
@@ -261,6 +280,12 @@ static const struct bad_value bad_values[] = {
     {CFG_WORKER, "SWITCHBOARD_STREAM", "", "must not be empty"},
     {CFG_WORKER, "SWITCHBOARD_GROUP", "my workers", "white space"},
     {CFG_WORKER, "WORKER_METRICS_LISTEN", "9100", "host:port"},
+    {CFG_INGEST, "WEBHOOK_HMAC_ALGORITHM", "md5", "one of sha256|sha512|sha1"},
+    {CFG_INGEST, "WEBHOOK_HMAC_TOLERANCE", "5 minutes", "a duration"},
+    {CFG_INGEST, "INGEST_IDLE_TIMEOUT", "1h", "a duration"},
+    {CFG_INGEST, "INGEST_SPOOL_MAX", "1k", "a size in bytes"},
+    {CFG_WORKER, "WORKER_CLAIM_IDLE", "10", "a duration"},
+    {CFG_WORKER, "SWITCHBOARD_RETENTION", "forever", "a duration"},
 };
 
 /* Loads with the row's variable set. Returns 1 when the load did not fail as it should,
@@ -328,6 +353,17 @@ static void test_ingest_requires_secret(void **state)
 	/* The worker never reads the secret. */
 	assert_int_equal(load_env(&c, CFG_WORKER, &err), 0);
 	cfg_free(&c);
+	/* Any one credential of the three (or a previous one alone) is enough. */
+	unsetenv("WEBHOOK_SECRET");
+	for (size_t i = 0; i < 3; i++) {
+		static const char *const one[] = {"WEBHOOK_BEARER_TOKEN", "WEBHOOK_HMAC_SECRET",
+		                                  "WEBHOOK_SECRET_PREVIOUS"};
+
+		setenv(one[i], "k3y", 1);
+		assert_int_equal(load_env(&c, CFG_INGEST, &err), 0);
+		cfg_free(&c);
+		unsetenv(one[i]);
+	}
 }
 
 static void test_auth_disabled_needs_no_secret(void **state)

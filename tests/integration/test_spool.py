@@ -1,0 +1,158 @@
+"""Ingest never drops a webhook: while Redis is down bodies go to the local spool (on disk
+before the 200) and are re-driven into the stream when Redis answers again, also after a
+crash of ingest itself; a torn record is skipped; a full spool answers 503."""
+
+import json
+import os
+import socket
+import struct
+import threading
+import time
+import urllib.request
+
+from conftest import STREAM, body, query, seed, wait_until
+
+T0 = 1767225600000
+
+
+def msg(i, status="in-progress"):
+    return body({"type": "status-update", "status": status, "timestamp": T0 + i,
+                 "call": {"id": "call-%05d" % i, "type": "webCall", "assistantId": "asst_1"}})
+
+
+def stream_sources(stack):
+    return [f[b"source"] for _, f in stack.redis.client().xrange(STREAM)]
+
+
+def test_redis_down_spools_then_redrives_in_order(stack):
+    seed(stack.pg, ["org_a"], assistants=[("asst_1", "org_a")])
+    stack.start_ingest()
+    stack.start_worker("w1")
+    assert stack.post(msg(0))[0] == 200
+    stack.redis.stop()
+    try:
+        answers = [stack.post(msg(i)) for i in range(1, 41)]
+        assert [a[0] for a in answers] == [200] * 40
+        assert all(json.loads(a[1])["id"] == "spool" for a in answers)
+        metrics = stack.http("GET", "/metrics")[1].decode()
+        assert "switchboard_ingest_spool_entries 40" in metrics
+        assert "switchboard_ingest_redis_up 0" in metrics
+        assert stack.http("GET", "/readyz")[0] == 200  # the spool can take more
+    finally:
+        stack.redis.start()
+    wait_until(lambda: stack.redis.client().xlen(STREAM) == 41, 20, "the re-drive")
+    sources = stream_sources(stack)
+    assert sources == [b"http"] + [b"spool"] * 40
+    bodies = [f[b"body"] for _, f in stack.redis.client().xrange(STREAM)]
+    assert bodies == [msg(i) for i in range(41)], "re-driven out of order"
+    stack.wait_drained(30)
+    assert query(stack.pg, "SELECT count(*) FROM calls")[0][0] == 41
+    assert "switchboard_ingest_spool_entries 0" in stack.http("GET", "/metrics")[1].decode()
+
+
+def test_redis_killed_under_load_loses_nothing(stack):
+    seed(stack.pg, ["org_a"], assistants=[("asst_1", "org_a")])
+    stack.start_ingest()
+    stack.start_worker("w1")
+    ok = []
+    failed = []
+
+    def load(part):
+        for i in range(part, 3000, 4):
+            st = stack.post(msg(i))[0]
+            (ok if st == 200 else failed).append(i)
+
+    threads = [threading.Thread(target=load, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    stack.redis.proc.p.kill()  # SIGKILL: no goodbye
+    stack.redis.proc.p.wait()
+    time.sleep(1.5)
+    stack.redis.start()
+    for t in threads:
+        t.join()
+    print("answered 200: %d, other: %d" % (len(ok), len(failed)))
+    assert not failed
+    stack.wait_drained(60)
+    n = query(stack.pg, "SELECT count(*) FROM calls")[0][0]
+    print("calls in Postgres: %d of %d acknowledged" % (n, len(ok)))
+    assert n == len(ok) == 3000
+
+
+def test_ingest_killed_with_full_spool_redrives_after_restart(stack):
+    seed(stack.pg, ["org_a"], assistants=[("asst_1", "org_a")])
+    stack.start_ingest()
+    stack.redis.stop()
+    try:
+        for i in range(25):
+            assert stack.post(msg(i))[0] == 200
+        stack.kill(stack.ingest)
+    finally:
+        stack.redis.start()
+    stack.start_worker("w1")
+    p = stack.start_ingest()
+    wait_until(lambda: stack.redis.client().xlen(STREAM) == 25, 20, "the re-drive at start")
+    stack.wait_drained(30)
+    assert query(stack.pg, "SELECT count(*) FROM calls")[0][0] == 25
+    assert "from an earlier run" in p.output()
+
+
+def spool_record(body_bytes, rid=b"r1", ts=T0):
+    import zlib
+    payload = struct.pack("<qH", ts, len(rid)) + rid + body_bytes
+    return b"SBS1" + struct.pack("<II", len(payload), zlib.crc32(payload)) + payload
+
+
+def test_torn_last_record_is_skipped_never_redriven(stack):
+    seed(stack.pg, ["org_a"], assistants=[("asst_1", "org_a")])
+    good = [spool_record(msg(i), b"rid-%d" % i) for i in range(3)]
+    torn = spool_record(msg(99), b"rid-99")[:-7]
+    with open(os.path.join(stack.spool_dir, "spool.log"), "wb") as f:
+        f.write(b"".join(good) + torn)
+    stack.start_worker("w1")
+    p = stack.start_ingest()
+    wait_until(lambda: stack.redis.client().xlen(STREAM) == 3, 20, "the re-drive")
+    time.sleep(0.5)
+    entries = stack.redis.client().xrange(STREAM)
+    assert [f[b"body"] for _, f in entries] == [msg(i) for i in range(3)]
+    assert [f[b"request_id"] for _, f in entries] == [b"rid-0", b"rid-1", b"rid-2"]
+    assert [f[b"received_at"] for _, f in entries] == [str(T0).encode()] * 3
+    assert "torn or corrupt record" in p.output()
+    assert os.path.getsize(os.path.join(stack.spool_dir, "spool.log")) == 0
+
+
+def test_full_spool_answers_503(stack):
+    stack.start_ingest(INGEST_SPOOL_MAX="1MiB")
+    stack.redis.stop()
+    try:
+        big = body({"type": "x", "pad": "y" * 300000})
+        codes = [stack.post(big)[0] for _ in range(5)]
+        assert codes == [200, 200, 200, 503, 503], codes
+        assert stack.http("GET", "/readyz")[0] == 503
+    finally:
+        stack.redis.start()
+    wait_until(lambda: stack.redis.client().xlen(STREAM) == 3, 20, "the re-drive")
+    assert stack.http("GET", "/readyz")[0] == 200
+
+
+def test_slow_clients_do_not_pin_the_server(stack):
+    stack.start_ingest(INGEST_REQUEST_TIMEOUT_MS=1500, INGEST_THREADS=4)
+    from conftest import SECRET
+    slow = []
+    for _ in range(3):
+        s = socket.create_connection(("127.0.0.1", stack.ingest_port), timeout=10)
+        s.sendall(("POST /api/vapi/webhook HTTP/1.1\r\nHost: x\r\nX-Vapi-Secret: %s\r\n"
+                   "Content-Length: 100\r\n\r\n" % SECRET).encode())
+        slow.append(s)
+    # Each sends a byte a second; meanwhile others are served.
+    for k in range(3):
+        for s in slow:
+            s.sendall(b"{")
+        assert stack.post(msg(k))[0] == 200
+        time.sleep(1)
+    for s in slow:
+        resp = s.recv(4096)
+        assert resp.startswith(b"HTTP/1.1 408") or resp == b"", resp[:60]
+        s.close()
+    assert stack.redis.client().xlen(STREAM) == 3
