@@ -8,6 +8,8 @@
 
 struct sink {
 	PGconn *conn;
+	int piped;      /* in pipeline mode: run() sends without waiting */
+	size_t pending; /* commands sent in pipeline mode whose results are unread */
 };
 
 struct stmt {
@@ -155,6 +157,17 @@ void sink_close(struct sink *s)
 static enum sink_status run(struct sink *s, int st, const char *const *params, PGresult **out,
                             char *err, size_t errlen)
 {
+	if (s->piped) {
+		/* The parameters are copied into the send buffer here; the result is read later,
+		 * in order, by take(). */
+		if (!PQsendQueryPrepared(s->conn, stmts[st].name, stmts[st].nparams, params, NULL,
+		                         NULL, 0)) {
+			pg_err(err, errlen, stmts[st].name, PQerrorMessage(s->conn));
+			return SINK_CONN;
+		}
+		s->pending++;
+		return SINK_OK;
+	}
 	PGresult *r =
 	    PQexecPrepared(s->conn, stmts[st].name, stmts[st].nparams, params, NULL, NULL, 0);
 	ExecStatusType t = PQresultStatus(r);
@@ -248,45 +261,67 @@ static const char *cell(const PGresult *r, int col)
 	return PQgetisnull(r, 0, col) ? NULL : PQgetvalue(r, 0, col);
 }
 
+/* Routes m by the facts looked up for it (rr's organization borrows from facts). */
+static void route_by(const PGresult *facts, const struct vapi_msg *m, struct route_result *rr)
+{
+	struct route_facts f;
+
+	f.phone_org = cell(facts, 0);
+	f.meta_org_exists = cell(facts, 1) != NULL && cell(facts, 1)[0] == 't';
+	f.assistant_org = cell(facts, 2);
+	route_resolve(m, &f, rr);
+}
+
+/* Sends (or runs) the routing look-up of m. */
+static enum sink_status look_up(struct sink *s, const struct vapi_msg *m, PGresult **res, char *err,
+                                size_t errlen)
+{
+	const char *p[3] = {m->phone_number_id, m->meta_org_id, m->assistant_id};
+
+	return run(s, ST_FACTS, p, res, err, errlen);
+}
+
 /* Looks up the routing facts of m and routes it. On SINK_OK, *res holds the look-up (the
  * organization id borrows from it): free it with PQclear. */
 static enum sink_status resolve(struct sink *s, const struct vapi_msg *m, struct route_result *rr,
                                 PGresult **res, char *err, size_t errlen)
 {
-	const char *p[3] = {m->phone_number_id, m->meta_org_id, m->assistant_id};
-	struct route_facts f;
-	enum sink_status rc = run(s, ST_FACTS, p, res, err, errlen);
+	enum sink_status rc = look_up(s, m, res, err, errlen);
 
-	if (rc != SINK_OK)
-		return rc;
-	f.phone_org = cell(*res, 0);
-	f.meta_org_exists = cell(*res, 1) != NULL && cell(*res, 1)[0] == 't';
-	f.assistant_org = cell(*res, 2);
-	route_resolve(m, &f, rr);
-	return SINK_OK;
+	if (rc == SINK_OK)
+		route_by(*res, m, rr);
+	return rc;
 }
 
-/* Routes, then files or parks one message. */
+/* Files or parks one routed message. */
+static enum sink_status act(struct sink *s, struct sink_item *it, const struct route_result *rr,
+                            char *err, size_t errlen)
+{
+	enum sink_status rc;
+
+	if (rr->org_id == NULL) {
+		snprintf(it->reason, sizeof(it->reason), "%s", rr->reason);
+		return park(s, it, err, errlen);
+	}
+	if (it->msg.call_id == NULL) {
+		snprintf(it->reason, sizeof(it->reason), "message has no call.id");
+		return park(s, it, err, errlen);
+	}
+	rc = file_call(s, it, rr->org_id, err, errlen);
+	if (rc == SINK_OK && it->parked_id != NULL)
+		rc = run(s, ST_UNPARK, &it->parked_id, NULL, err, errlen);
+	return rc;
+}
+
+/* Routes, then files or parks one message (one round trip per statement). */
 static enum sink_status store(struct sink *s, struct sink_item *it, char *err, size_t errlen)
 {
-	const struct vapi_msg *m = &it->msg;
 	struct route_result rr;
 	PGresult *r = NULL;
-	enum sink_status rc = resolve(s, m, &rr, &r, err, errlen);
+	enum sink_status rc = resolve(s, &it->msg, &rr, &r, err, errlen);
 
-	if (rc != SINK_OK)
-		return rc;
-	if (rr.org_id == NULL) {
-		snprintf(it->reason, sizeof(it->reason), "%s", rr.reason);
-		rc = park(s, it, err, errlen);
-	} else if (m->call_id == NULL) {
-		snprintf(it->reason, sizeof(it->reason), "message has no call.id");
-		rc = park(s, it, err, errlen);
-	} else {
-		rc = file_call(s, it, rr.org_id, err, errlen);
-		if (rc == SINK_OK && it->parked_id != NULL)
-			rc = run(s, ST_UNPARK, &it->parked_id, NULL, err, errlen);
-	}
+	if (rc == SINK_OK)
+		rc = act(s, it, &rr, err, errlen);
 	PQclear(r);
 	return rc;
 }
@@ -305,25 +340,129 @@ enum sink_status sink_route(struct sink *s, const struct vapi_msg *m, char *org,
 	return SINK_OK;
 }
 
-enum sink_status sink_write(struct sink *s, struct sink_item **items, size_t n, char *err,
-                            size_t errlen)
-{
-	enum sink_status rc = simple(s, "BEGIN", err, errlen);
+/* Pipeline bookkeeping: the first failure wins; later results are only drained. */
+struct pipe {
+	struct sink *s;
+	enum sink_status rc;
+	char *err;
+	size_t errlen;
+};
 
-	for (size_t i = 0; rc == SINK_OK && i < n; i++) {
+/* Reads the result of the next command sent. Returns it (free with PQclear), or NULL when
+ * that command failed or was skipped after an earlier failure. */
+static PGresult *take(struct pipe *p)
+{
+	PGresult *r = PQgetResult(p->s->conn), *end;
+	ExecStatusType t = PQresultStatus(r);
+
+	p->s->pending--;
+	if (r == NULL) {
+		if (p->rc == SINK_OK) {
+			pg_err(p->err, p->errlen, "pipeline", PQerrorMessage(p->s->conn));
+			p->rc = SINK_CONN;
+		}
+		return NULL;
+	}
+	end = PQgetResult(p->s->conn); /* the NULL that ends each command's results */
+	PQclear(end);
+	if (t == PGRES_COMMAND_OK || t == PGRES_TUPLES_OK)
+		return r;
+	if (p->rc == SINK_OK && t != PGRES_PIPELINE_ABORTED) {
+		pg_err(p->err, p->errlen, "batch", PQresultErrorMessage(r));
+		p->rc = classify(p->s->conn, r);
+	}
+	PQclear(r);
+	return NULL;
+}
+
+/* Marks the end of what was sent and reads every result up to it (keeping the look-ups of
+ * live items in facts when facts is not NULL). */
+static void sync_and_read(struct pipe *p, struct sink_item **items, size_t n, PGresult **facts)
+{
+	PGresult *r;
+
+	if (!PQpipelineSync(p->s->conn) && p->rc == SINK_OK) {
+		pg_err(p->err, p->errlen, "pipeline sync", PQerrorMessage(p->s->conn));
+		p->rc = SINK_CONN;
+		return;
+	}
+	if (facts != NULL) {
+		PQclear(take(p)); /* BEGIN */
+		for (size_t i = 0; i < n; i++)
+			if (!items[i]->dead && !items[i]->skip)
+				facts[i] = take(p);
+	}
+	while (p->s->pending > 0)
+		PQclear(take(p));
+	r = PQgetResult(p->s->conn);
+	if (PQresultStatus(r) != PGRES_PIPELINE_SYNC && p->rc == SINK_OK) {
+		pg_err(p->err, p->errlen, "pipeline sync", PQerrorMessage(p->s->conn));
+		p->rc = SINK_CONN;
+	}
+	PQclear(r);
+}
+
+static enum sink_status send_sql(struct sink *s, const char *sql, char *err, size_t errlen)
+{
+	if (!PQsendQueryParams(s->conn, sql, 0, NULL, NULL, NULL, NULL, 0)) {
+		pg_err(err, errlen, sql, PQerrorMessage(s->conn));
+		return SINK_CONN;
+	}
+	s->pending++;
+	return SINK_OK;
+}
+
+/* Two pipelined round trips for the whole batch: BEGIN and every routing look-up; then
+ * every write and COMMIT. */
+static void write_piped(struct pipe *p, struct sink_item **items, size_t n, PGresult **facts)
+{
+	struct sink *s = p->s;
+
+	p->rc = send_sql(s, "BEGIN", p->err, p->errlen);
+	for (size_t i = 0; p->rc == SINK_OK && i < n; i++)
+		if (!items[i]->dead && !items[i]->skip)
+			p->rc = look_up(s, &items[i]->msg, NULL, p->err, p->errlen);
+	sync_and_read(p, items, n, facts);
+	for (size_t i = 0; p->rc == SINK_OK && i < n; i++) {
+		struct route_result rr;
+
 		if (items[i]->dead || items[i]->skip)
 			continue;
 		items[i]->unrouted = false;
-		rc = store(s, items[i], err, errlen);
+		route_by(facts[i], &items[i]->msg, &rr);
+		p->rc = act(s, items[i], &rr, p->err, p->errlen);
 	}
-	if (rc == SINK_OK)
-		rc = simple(s, "COMMIT", err, errlen);
-	if (rc != SINK_OK && PQstatus(s->conn) == CONNECTION_OK) {
-		PGresult *r = PQexec(s->conn, "ROLLBACK");
+	if (p->rc == SINK_OK)
+		p->rc = send_sql(s, "COMMIT", p->err, p->errlen);
+	if (s->pending > 0)
+		sync_and_read(p, items, n, NULL);
+}
 
-		PQclear(r);
+enum sink_status sink_write(struct sink *s, struct sink_item **items, size_t n, char *err,
+                            size_t errlen)
+{
+	struct pipe p = {s, SINK_OK, err, errlen};
+	PGresult **facts = calloc(n, sizeof(*facts));
+
+	if (facts == NULL || PQenterPipelineMode(s->conn) != 1) {
+		pg_err(err, errlen, "pipeline", facts ? PQerrorMessage(s->conn) : "out of memory");
+		free(facts);
+		return SINK_CONN;
 	}
-	return rc;
+	s->piped = 1;
+	s->pending = 0;
+	write_piped(&p, items, n, facts);
+	for (size_t i = 0; i < n; i++)
+		PQclear(facts[i]);
+	free(facts);
+	s->piped = 0;
+	if (!PQexitPipelineMode(s->conn) && p.rc == SINK_OK) {
+		pg_err(err, errlen, "pipeline exit", PQerrorMessage(s->conn));
+		p.rc = SINK_CONN;
+	}
+	if (p.rc != SINK_OK && PQstatus(s->conn) == CONNECTION_OK)
+		PQclear(PQexec(s->conn, "ROLLBACK"));
+	return p.rc;
 }
 
 /* Re-routes one page of parked messages after id *after in one transaction. */
