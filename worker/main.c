@@ -7,6 +7,7 @@
 #include "ops.h"
 #include "wmetrics.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,6 +144,9 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_init("worker", (enum log_level)c.log_level);
+	/* A batch is thousands of small JSON nodes freed next to megabyte-sized replies: with
+	 * fastbins, every large free consolidates them first, a fifth of the worker's time. */
+	mallopt(M_MXFAST, 0);
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	install_signals();
 	cmd = argi < argc ? argv[argi] : "run";
