@@ -5,7 +5,7 @@
 
 CC ?= cc
 WERROR ?= 1
-PKGS := hiredis jansson libpq libcrypto
+PKGS := hiredis jansson libpq libcrypto libzstd
 SANITIZER ?=
 
 WARN := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \

@@ -67,6 +67,8 @@ static const struct cfg_def cfg_defs[] = {
      "folder of the local spool that keeps webhooks while Redis is down"},
     {"INGEST_SPOOL_MAX", CFG_SIZE, CFG_INGEST, "1GiB", 1 << 20, 1LL << 40, F(spool_max),
      "largest spool; when full, requests Redis cannot take get 503"},
+    {"INGEST_COMPRESS_MIN", CFG_SIZE, CFG_INGEST, "2KiB", 0, 1LL << 30, F(compress_min),
+     "bodies this large or larger are stored zstd-compressed in the stream; 0 turns it off"},
     {"WEBHOOK_SECRET", CFG_STR, CFG_INGEST, NULL, 0, 0, F(secret),
      "shared secret Vapi sends in WEBHOOK_SECRET_HEADER (one of the three credentials, "
      "or INGEST_AUTH_DISABLED=true, is required)"},

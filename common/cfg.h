@@ -42,6 +42,7 @@ struct cfg {
 	long long idle_timeout_ms;    /* INGEST_IDLE_TIMEOUT, ms */
 	char *spool_dir;              /* INGEST_SPOOL_DIR */
 	long long spool_max;          /* INGEST_SPOOL_MAX, bytes */
+	long long compress_min;       /* INGEST_COMPRESS_MIN, bytes, 0: off */
 	/* worker */
 	char *database_url;       /* DATABASE_URL */
 	long long batch;          /* WORKER_BATCH */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zstd.h>
 
 static int field_is(const redisReply *f, const char *name)
 {
@@ -49,20 +50,84 @@ int stream_entry_parse(const redisReply *r, struct stream_entry *e)
 	return 0;
 }
 
-int stream_entry_body(const struct stream_entry *e, const char **body, size_t *len, char *err,
-                      size_t errlen)
+/* zstd level for bodies at ingest: among the fastest, still about 4x on Vapi JSON. */
+#define STREAM_ZSTD_LEVEL 1
+
+static int zstd_decode(const struct stream_entry *e, char **out, size_t *len, char *err,
+                       size_t errlen)
 {
+	unsigned long long size = ZSTD_getFrameContentSize(e->body, e->body_len);
+	size_t n;
+
+	if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
+	    size > (unsigned long long)STREAM_MAX_BODY) {
+		snprintf(err, errlen, "zstd body: bad or oversized frame");
+		return -1;
+	}
+	*out = malloc((size_t)size + 1);
+	if (*out == NULL) {
+		snprintf(err, errlen, "zstd body: out of memory for %llu bytes", size);
+		return -1;
+	}
+	n = ZSTD_decompress(*out, (size_t)size, e->body, e->body_len);
+	if (ZSTD_isError(n) || n != size) {
+		snprintf(err, errlen, "zstd body: %s",
+		         ZSTD_isError(n) ? ZSTD_getErrorName(n) : "size differs from the frame's");
+		free(*out);
+		*out = NULL;
+		return -1;
+	}
+	(*out)[n] = '\0';
+	*len = n;
+	return 0;
+}
+
+int stream_entry_body(const struct stream_entry *e, const char **body, size_t *len, char **owned,
+                      char *err, size_t errlen)
+{
+	*owned = NULL;
 	if (e->body == NULL) {
 		snprintf(err, errlen, "entry has no body field");
 		return -1;
 	}
-	if (e->enc != NULL && *e->enc != '\0') {
+	if (e->enc == NULL || *e->enc == '\0') {
+		*body = e->body;
+		*len = e->body_len;
+		return 0;
+	}
+	if (strcmp(e->enc, "zstd") != 0) {
 		snprintf(err, errlen, "unknown body encoding \"%.40s\"", e->enc);
 		return -1;
 	}
-	*body = e->body;
-	*len = e->body_len;
+	if (zstd_decode(e, owned, len, err, errlen) != 0)
+		return -1;
+	*body = *owned;
 	return 0;
+}
+
+size_t stream_compress(struct stream_zbuf *z, const char *src, size_t len)
+{
+	size_t bound = ZSTD_compressBound(len), n;
+
+	if (z->cctx == NULL && (z->cctx = ZSTD_createCCtx()) == NULL)
+		return 0;
+	if (z->cap < bound) {
+		char *nb = realloc(z->buf, bound);
+
+		if (nb == NULL)
+			return 0;
+		z->buf = nb;
+		z->cap = bound;
+	}
+	n = ZSTD_compressCCtx(z->cctx, z->buf, z->cap, src, len, STREAM_ZSTD_LEVEL);
+	return ZSTD_isError(n) || n >= len ? 0 : n;
+}
+
+void stream_zbuf_free(struct stream_zbuf *z)
+{
+	ZSTD_freeCCtx(z->cctx);
+	free(z->buf);
+	memset(z, 0, sizeof(*z));
 }
 
 int stream_xadd(redisContext *c, const char *stream, const struct stream_new *e, char *id,

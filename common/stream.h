@@ -29,11 +29,29 @@ struct stream_entry {
 int stream_entry_parse(const redisReply *r, struct stream_entry *e)
     __attribute__((warn_unused_result));
 
-/* Gives the body of e as received, decoding `enc`. The decoded bytes are e's own (borrowed)
- * when there is no encoding. Returns 0 with *body and *len, or -1 with a reason in err for
- * an unknown encoding or a missing body. The single place every reader decodes bodies. */
-int stream_entry_body(const struct stream_entry *e, const char **body, size_t *len, char *err,
-                      size_t errlen) __attribute__((warn_unused_result));
+/* Bodies this large or larger are decoded no further (a corrupt or hostile frame). */
+#define STREAM_MAX_BODY (1LL << 30)
+
+/* Gives the body of e as received, decoding `enc` ("zstd"). Without an encoding the body is
+ * e's own (borrowed) and *owned is NULL; decoded, it is a new NUL-terminated buffer, also in
+ * *owned: free it. Returns 0 with *body and *len, or -1 with a reason in err for an unknown
+ * encoding, a corrupt frame or a missing body. The single place every reader decodes. */
+int stream_entry_body(const struct stream_entry *e, const char **body, size_t *len, char **owned,
+                      char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* A compressor's reusable state: zero-initialise; release with stream_zbuf_free(). */
+struct stream_zbuf {
+	void *cctx; /* ZSTD_CCtx, made on first use */
+	char *buf;  /* output, grown as needed */
+	size_t cap; /* its size */
+};
+
+/* Compresses src[0..len) with zstd at a fast level into z's buffer (valid until the next
+ * call). Returns its size, or 0 when compression fails or would not make it smaller. */
+size_t stream_compress(struct stream_zbuf *z, const char *src, size_t len);
+
+/* Releases z's context and buffer. */
+void stream_zbuf_free(struct stream_zbuf *z);
 
 /* The fields of a new entry (borrowed). */
 struct stream_new {

@@ -111,6 +111,22 @@ static int put_redis(struct enqueuer *q, struct enq_conn *t, const struct stream
 	return -1;
 }
 
+/* Bodies of at least INGEST_COMPRESS_MIN bytes go into the stream zstd-compressed: Redis
+ * writes (AOF) and holds (retention) a quarter of the bytes. */
+static void encode(const struct enqueuer *q, struct stream_zbuf *z, struct stream_new *e)
+{
+	size_t n;
+
+	if (q->cfg->compress_min == 0 || (long long)e->body_len < q->cfg->compress_min)
+		return;
+	n = stream_compress(z, e->body, e->body_len);
+	if (n == 0)
+		return;
+	e->body = z->buf;
+	e->body_len = n;
+	e->enc = "zstd";
+}
+
 enum enq_result enqueuer_put(struct enqueuer *q, struct enq_conn *t, const char *body, size_t len,
                              const char *rid, char *id, size_t idlen)
 {
@@ -118,6 +134,7 @@ enum enq_result enqueuer_put(struct enqueuer *q, struct enq_conn *t, const char 
 	char err[256];
 	int rc;
 
+	encode(q, &t->z, &e);
 	if (put_redis(q, t, &e, id, idlen) == 0)
 		return ENQ_REDIS;
 	rc = spool_append(q->spool, body, len, e.received_at, rid, err, sizeof(err));
@@ -146,11 +163,13 @@ void enq_conn_close(struct enq_conn *t)
 {
 	redisFree(t->redis);
 	t->redis = NULL;
+	stream_zbuf_free(&t->z);
 }
 
 struct redrive_ctx {
 	struct enqueuer *q;
 	redisContext *redis;
+	struct stream_zbuf z;
 };
 
 static int redrive_one(void *arg, const struct spool_rec *r)
@@ -158,6 +177,8 @@ static int redrive_one(void *arg, const struct spool_rec *r)
 	struct redrive_ctx *rc = arg;
 	struct stream_new e = {r->body, r->body_len, r->received_at, r->request_id, "spool", NULL};
 	char id[64], err[256];
+
+	encode(rc->q, &rc->z, &e);
 
 	if (stream_xadd(rc->redis, rc->q->cfg->stream, &e, id, sizeof(id), err, sizeof(err)) != 0) {
 		log_warn("spool re-drive stopped: %s", err);
@@ -179,7 +200,7 @@ static int ping(redisContext *c)
 /* One pass: reach Redis (closing the breaker), then move what the spool holds. */
 static void redrive_pass(struct enqueuer *q, redisContext **redis)
 {
-	struct redrive_ctx ctx = {q, NULL};
+	struct redrive_ctx ctx = {q, NULL, {NULL, NULL, 0}};
 	long long moved;
 	char err[256];
 
@@ -200,6 +221,7 @@ static void redrive_pass(struct enqueuer *q, redisContext **redis)
 	ctx.redis = *redis;
 	if (spool_drain(q->spool, redrive_one, &ctx, &moved, err, sizeof(err)) != 0)
 		log_error("spool: %s", err);
+	stream_zbuf_free(&ctx.z);
 	if (moved > 0) {
 		atomic_store(&q->spool_refused, 0);
 		metric_add(&q->m[E_REDRIVEN], moved);

@@ -2,6 +2,7 @@
 #define SB_ENQUEUE_H
 
 #include "cfg.h"
+#include "stream.h"
 
 #include <hiredis/hiredis.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@ struct enqueuer; /* opaque */
 /* A caller thread's own Redis connection. Zero-initialise; release with enq_conn_close(). */
 struct enq_conn {
 	redisContext *redis;
+	struct stream_zbuf z; /* compressor of large bodies */
 };
 
 enum enq_result {

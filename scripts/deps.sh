@@ -13,6 +13,7 @@ libjansson-dev|JSON parser of switchboard-worker
 libpq-dev|PostgreSQL client library
 libcmocka-dev|unit test framework
 libssl-dev|HMAC authentication of webhooks (libcrypto)
+libzstd-dev|compression of large bodies in the stream
 libcurl4-openssl-dev|HTTP client of vapictl
 redis-server|Redis for the integration tests and make run
 postgresql|PostgreSQL server binaries for the integration tests and make run

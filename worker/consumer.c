@@ -138,7 +138,8 @@ static void item_prepare(const redisReply *r, long long deliveries, long long ma
 	} else if (deliveries > max) {
 		snprintf(it->reason, sizeof(it->reason), "max deliveries: delivered %lld times",
 		         deliveries);
-	} else if (stream_entry_body(&it->entry, &it->body, &it->body_len, why, sizeof(why)) != 0) {
+	} else if (stream_entry_body(&it->entry, &it->body, &it->body_len, &it->owned, why,
+	                             sizeof(why)) != 0) {
 		snprintf(it->reason, sizeof(it->reason), "%s", why);
 	} else if (vapi_msg_parse(it->body, it->body_len, &it->msg, why, sizeof(why)) != 0) {
 		snprintf(it->reason, sizeof(it->reason), "%s", why);
@@ -373,8 +374,10 @@ void consumer_process(struct consumer *c, const redisReply *entries, const long 
 		metric_hist_observe(&wbatch_hist, util_mono_us() - t0);
 	}
 out:
-	for (size_t i = 0; items != NULL && i < n; i++)
+	for (size_t i = 0; items != NULL && i < n; i++) {
 		vapi_msg_free(&items[i].msg);
+		free(items[i].owned);
+	}
 	free(order);
 	free(items);
 }

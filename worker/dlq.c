@@ -68,6 +68,25 @@ static int dlq_list(struct consumer *c, int argc, char **argv)
 	return 0;
 }
 
+/* Prints the body of a dead letter as received (decoded when it was stored compressed). */
+static void print_body(const redisReply *entry)
+{
+	struct stream_entry e;
+	const char *body;
+	size_t len;
+	char *owned = NULL, why[256];
+
+	if (stream_entry_parse(entry, &e) != 0 ||
+	    stream_entry_body(&e, &body, &len, &owned, why, sizeof(why)) != 0) {
+		printf("body: (unreadable)\n");
+		return;
+	}
+	printf("body: ");
+	fwrite(body, 1, len, stdout);
+	printf("\n");
+	free(owned);
+}
+
 static int dlq_show(struct consumer *c, int argc, char **argv)
 {
 	const struct ops_opt opts[] = {{NULL, NULL, NULL}};
@@ -90,10 +109,10 @@ static int dlq_show(struct consumer *c, int argc, char **argv)
 		const redisReply *k = r->element[0]->element[1]->element[i];
 		const redisReply *v = r->element[0]->element[1]->element[i + 1];
 
-		printf("%s: ", k->str);
-		fwrite(v->str, 1, v->len, stdout);
-		printf("\n");
+		if (strcmp(k->str, STREAM_F_BODY) != 0)
+			printf("%s: %s\n", k->str, v->str);
 	}
+	print_body(r->element[0]);
 	freeReplyObject(r);
 	return 0;
 }

@@ -23,7 +23,8 @@ enum sink_status {
 /* One message of a batch, with what became of it. */
 struct sink_item {
 	struct stream_entry entry; /* id, received_at, source (borrowed from the reply) */
-	const char *body;          /* decoded body, NUL-terminated (borrowed) */
+	const char *body;          /* decoded body, NUL-terminated (borrowed or owned) */
+	char *owned;               /* the decoded body when it had to be decoded: freed */
 	size_t body_len;
 	struct vapi_msg msg;   /* parsed when !dead */
 	bool dead;             /* goes to the dead-letter stream with reason */

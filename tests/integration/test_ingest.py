@@ -128,3 +128,36 @@ def test_logs_are_json_lines_with_request_id(stack):
     assert rejected and rejected[0]["level"] == "warn" and rejected[0]["request_id"]
     for x in lines:
         assert {"ts", "level", "component", "msg"} <= set(x)
+
+
+def test_large_bodies_are_compressed_and_decoded_everywhere(stack):
+    from conftest import seed, query
+    seed(stack.pg, ["org_a"], assistants=[("asst_1", "org_a")])
+    transcript = " ".join("word%d" % i for i in range(12000))  # about 100 KB
+    big = body({"type": "end-of-call-report", "endedReason": "customer-ended-call",
+                "call": {"id": "call-big", "type": "webCall", "assistantId": "asst_1"},
+                "artifact": {"transcript": transcript}})
+    garbage = b"{" + b"not json " * 1000
+    stack.start_ingest()
+    stack.start_worker("w1")
+    assert stack.post(big)[0] == 200
+    assert stack.post(garbage)[0] == 200
+    stack.wait_drained(30)
+    entries = stack.redis.client().xrange(STREAM)
+    for (_, f), raw in zip(entries, (big, garbage)):
+        assert f[b"enc"] == b"zstd"
+        assert len(f[b"body"]) < len(raw) / 3
+    print("stored %d and %d bytes for bodies of %d and %d" % (
+        len(entries[0][1][b"body"]), len(entries[1][1][b"body"]), len(big), len(garbage)))
+    assert query(stack.pg, "SELECT transcript FROM calls") == [(transcript,)]
+    dead_id = stack.redis.client().xrange("switchboard:webhooks:dead")[0][0].decode()
+    res = stack.run_worker_cmd("dlq", "show", dead_id)
+    assert ("body: " + garbage.decode()) in res.stdout
+    assert "enc: zstd" in res.stdout
+    res = stack.run_worker_cmd("replay", "--since", "0")
+    assert "replayed 1 matching entries: 1 filed, 0 unrouted, 1 malformed" in res.stdout
+    # Re-driven dead letters keep their encoding and are decoded again.
+    assert stack.run_worker_cmd("dlq", "redrive", "--all").returncode == 0
+    stack.wait_drained(30)
+    dead = stack.redis.client().xrange("switchboard:webhooks:dead")
+    assert len(dead) == 1 and b"invalid JSON" in dead[0][1][b"reason"]
