@@ -40,6 +40,7 @@ struct cfg {
 	bool auth_disabled;           /* INGEST_AUTH_DISABLED */
 	long long request_timeout_ms; /* INGEST_REQUEST_TIMEOUT_MS */
 	long long idle_timeout_ms;    /* INGEST_IDLE_TIMEOUT, ms */
+	long long header_timeout_ms;  /* INGEST_HEADER_TIMEOUT, ms */
 	char *spool_dir;              /* INGEST_SPOOL_DIR */
 	long long spool_max;          /* INGEST_SPOOL_MAX, bytes */
 	long long compress_min;       /* INGEST_COMPRESS_MIN, bytes, 0: off */

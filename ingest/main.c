@@ -5,6 +5,7 @@
 
 #include <civetweb.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -25,6 +26,18 @@ static void usage(FILE *fp)
 	cfg_usage(CFG_INGEST, fp);
 }
 
+/* Each connection is a descriptor: allow as many as the hard limit, so that a burst of
+ * connections waits in the queue instead of failing accept(). */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static int serve(const struct cfg *c)
 {
 	char err[512];
@@ -36,6 +49,7 @@ static int serve(const struct cfg *c)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
 	mg_init_library(0);
 	in = ingest_start(c, err, sizeof(err));
 	if (in == NULL) {

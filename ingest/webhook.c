@@ -12,11 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define WEBHOOK_PATH "/api/vapi/webhook"
-/* A thread keeps a body buffer up to this size between requests; larger ones are freed. */
-#define BUF_KEEP (1 << 20)
+/* A thread keeps a body buffer up to this size between requests; larger ones are freed (with
+ * 128 threads, kept buffers stay under 16 MiB). */
+#define BUF_KEEP (128 << 10)
 
 enum {
 	M_REQ_200,
@@ -75,6 +77,7 @@ struct ingest {
 /* Per civetweb worker thread: its own Redis connection and body buffer. */
 struct ingest_thread {
 	struct enq_conn conn;
+	char xff[2048]; /* joined X-Forwarded-For lines of the current request */
 	char *buf;
 	size_t cap;
 };
@@ -186,9 +189,29 @@ static long long read_body(struct mg_connection *conn, struct ingest_thread *t, 
 	return (long long)len;
 }
 
+/* A header's value. X-Forwarded-For lines are joined in order ("a, b"): a proxy that adds
+ * its own line instead of extending the client's must not let the client's line speak for
+ * it. */
 static const char *get_header(void *ctx, const char *name)
 {
-	return mg_get_header(ctx, name);
+	const struct mg_request_info *ri = mg_get_request_info(ctx);
+	struct ingest_thread *t = mg_get_thread_pointer(ctx);
+	size_t used = 0;
+
+	if (strcasecmp(name, AUTH_FORWARDED_HEADER) != 0)
+		return mg_get_header(ctx, name);
+	for (int i = 0; i < ri->num_headers; i++) {
+		int n;
+
+		if (strcasecmp(ri->http_headers[i].name, AUTH_FORWARDED_HEADER) != 0)
+			continue;
+		n = snprintf(t->xff + used, sizeof(t->xff) - used, "%s%s", used ? ", " : "",
+		             ri->http_headers[i].value);
+		if (n < 0 || (size_t)n >= sizeof(t->xff) - used)
+			return "invalid"; /* too long to read whole: refuse rather than cut */
+		used += (size_t)n;
+	}
+	return used ? t->xff : NULL;
 }
 
 /* Checks the request's credentials (after the body is read: HMAC signs the body). Answers
@@ -327,7 +350,7 @@ static void set_options(const struct cfg *c, const char **opts, char *threads, c
 	int n = 0;
 
 	snprintf(threads, 24, "%lld", c->threads);
-	snprintf(timeout, 24, "%lld", c->request_timeout_ms);
+	snprintf(timeout, 24, "%lld", c->header_timeout_ms);
 	snprintf(idle, 24, "%lld", c->idle_timeout_ms);
 	opts[n++] = "listening_ports";
 	opts[n++] = c->listen;
@@ -341,6 +364,12 @@ static void set_options(const struct cfg *c, const char **opts, char *threads, c
 	opts[n++] = idle;
 	opts[n++] = "decode_url";
 	opts[n++] = "no";
+	/* A burst of connections waits in the kernel and in civetweb's queue rather than being
+	 * refused while threads are busy. */
+	opts[n++] = "listen_backlog";
+	opts[n++] = "4096";
+	opts[n++] = "connection_queue";
+	opts[n++] = "1024";
 	/* Headers and body leave in two writes: without this, Nagle's algorithm and the
 	 * client's delayed ACK hold every answer back by up to 40 ms. */
 	opts[n++] = "tcp_nodelay";
@@ -388,7 +417,7 @@ struct ingest *ingest_start(const struct cfg *c, char *err, size_t errlen)
 	struct mg_callbacks cb;
 	struct mg_init_data init;
 	struct mg_error_data ed;
-	const char *opts[16];
+	const char *opts[24];
 	char threads[24], timeout[24], idle[24], why[256];
 	unsigned code = 0;
 

@@ -156,3 +156,36 @@ def test_slow_clients_do_not_pin_the_server(stack):
         assert resp.startswith(b"HTTP/1.1 408") or resp == b"", resp[:60]
         s.close()
     assert stack.redis.client().xlen(STREAM) == 3
+
+
+def test_a_thousand_idle_connections_are_closed_while_others_are_served(stack):
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
+    stack.start_ingest(INGEST_THREADS=128)  # the default; 1 s for the request headers
+    idle = [socket.create_connection(("127.0.0.1", stack.ingest_port), timeout=5)
+            for _ in range(1000)]
+    try:
+        t = time.time()
+        assert stack.post(msg(1))[0] == 200
+        first = time.time() - t
+        print("first request behind 1,000 idle connections answered in %.2fs" % first)
+        assert first < 15
+        for i in range(2, 12):
+            assert stack.post(msg(i))[0] == 200
+        closed = 0
+        for s in idle:
+            s.setblocking(False)
+            try:
+                closed += s.recv(1) == b""
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed += 1
+        print("idle connections closed by the server: %d of 1000" % closed)
+        assert closed >= 500
+    finally:
+        for s in idle:
+            s.close()
+    assert stack.redis.client().xlen(STREAM) == 11
+    assert stack.http("GET", "/healthz")[0] == 200
