@@ -60,7 +60,7 @@ static const struct cfg_def cfg_defs[] = {
     {"INGEST_MAX_BODY", CFG_SIZE, CFG_INGEST, "16MiB", 1024, 1LL << 30, F(max_body),
      "largest accepted body; larger ones get 413 (units: k, M, G, KiB, MiB, GiB)"},
     {"INGEST_REQUEST_TIMEOUT_MS", CFG_INT, CFG_INGEST, "10000", 100, 600000, F(request_timeout_ms),
-     "time a client has to send its request, milliseconds"},
+     "time a client has to send its whole body, milliseconds; slower ones get 408"},
     {"INGEST_HEADER_TIMEOUT", CFG_DURATION, CFG_INGEST, "1s", 100, 60000, F(header_timeout_ms),
      "time a new connection has to send its request headers, and the longest pause while a "
      "body arrives; idle connections cannot hold threads longer"},
