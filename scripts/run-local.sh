@@ -297,7 +297,7 @@ WEBHOOK_SECRET=$(<"$SECRET_FILE")
 
 # --- ingest and workers -------------------------------------------------------------------
 
-INGEST_LISTEN=127.0.0.1:$INGEST_PORT WEBHOOK_SECRET=$WEBHOOK_SECRET \
+INGEST_LISTEN=127.0.0.1:$INGEST_PORT WEBHOOK_SECRET=$WEBHOOK_SECRET INGEST_SPOOL_DIR=$VAR/spool \
 	setsid "$BIN/switchboard-ingest" >>"$LOG/ingest.log" 2>&1 </dev/null &
 INGEST_PID=$!
 echo "$INGEST_PID" >"$VAR/ingest.pid"
@@ -319,7 +319,8 @@ for n in 1 2; do
 	log=$LOG/worker-$n.log
 	# Where this run's lines start, to find this worker's start-up line below.
 	offsets[n]=$(($(stat -c %s "$log" 2>/dev/null || echo 0) + 1))
-	WORKER_CONSUMER=local-$n setsid "$BIN/switchboard-worker" run >>"$log" 2>&1 </dev/null &
+	WORKER_CONSUMER=local-$n WORKER_METRICS_LISTEN=127.0.0.1:$((${SB_METRICS_PORT:-9100} + n)) \
+		setsid "$BIN/switchboard-worker" run >>"$log" 2>&1 </dev/null &
 	WORKER_PIDS+=($!)
 	echo "$!" >"$VAR/worker-$n.pid"
 done
