@@ -86,8 +86,10 @@ $(BUILD)/migrations.o: $(BUILD)/migrations.c
 	$(Q)$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
 # Unit tests (cmocka), one binary each, linked with the modules they test.
-$(BIN)/tests/test_vapi_msg: $(BUILD)/tests/unit/test_vapi_msg.o $(WORKER_LIB_OBJ) $(COMMON_OBJ)
-$(BIN)/tests/test_route: $(BUILD)/tests/unit/test_route.o $(WORKER_LIB_OBJ) $(COMMON_OBJ)
+$(BIN)/tests/test_vapi_msg: $(BUILD)/tests/unit/test_vapi_msg.o $(BUILD)/tests/unit/testutil.o \
+	$(WORKER_LIB_OBJ) $(COMMON_OBJ)
+$(BIN)/tests/test_route: $(BUILD)/tests/unit/test_route.o $(BUILD)/tests/unit/testutil.o \
+	$(WORKER_LIB_OBJ) $(COMMON_OBJ)
 $(BIN)/tests/test_cfg: $(BUILD)/tests/unit/test_cfg.o $(COMMON_OBJ)
 $(BIN)/tests/test_auth: $(BUILD)/tests/unit/test_auth.o $(BUILD)/ingest/auth.o $(COMMON_OBJ)
 $(BIN)/tests/%:

@@ -77,16 +77,14 @@ int util_parse_ll(const char *s, long long *out)
 	return 0;
 }
 
-int util_parse_size(const char *s, long long *out)
+struct unit {
+	const char *suffix; /* compared without regard to case */
+	long long mult;
+};
+
+/* A whole number followed by one of the units' suffixes, times that unit. */
+static int parse_with_unit(const char *s, const struct unit *units, size_t n, long long *out)
 {
-	static const struct {
-		const char *suffix;
-		long long mult;
-	} units[] = {
-	    {"", 1},          {"b", 1},          {"k", 1024},        {"kb", 1024},
-	    {"kib", 1024},    {"m", 1 << 20},    {"mb", 1 << 20},    {"mib", 1 << 20},
-	    {"g", 1LL << 30}, {"gb", 1LL << 30}, {"gib", 1LL << 30},
-	};
 	char *end;
 	long long v;
 
@@ -96,7 +94,7 @@ int util_parse_size(const char *s, long long *out)
 	v = strtoll(s, &end, 10);
 	if (errno != 0)
 		return -1;
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+	for (size_t i = 0; i < n; i++) {
 		if (strcasecmp(end, units[i].suffix) == 0) {
 			if (v > (1LL << 62) / units[i].mult)
 				return -1;
@@ -107,31 +105,23 @@ int util_parse_size(const char *s, long long *out)
 	return -1;
 }
 
+int util_parse_size(const char *s, long long *out)
+{
+	static const struct unit units[] = {
+	    {"", 1},          {"b", 1},          {"k", 1024},        {"kb", 1024},
+	    {"kib", 1024},    {"m", 1 << 20},    {"mb", 1 << 20},    {"mib", 1 << 20},
+	    {"g", 1LL << 30}, {"gb", 1LL << 30}, {"gib", 1LL << 30},
+	};
+
+	return parse_with_unit(s, units, sizeof(units) / sizeof(units[0]), out);
+}
+
 int util_parse_duration_ms(const char *s, long long *ms)
 {
-	static const struct {
-		const char *suffix;
-		long long mult;
-	} units[] = {{"", 1},      {"ms", 1},      {"s", 1000},
-	             {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
-	char *end;
-	long long v;
+	static const struct unit units[] = {{"", 1},      {"ms", 1},      {"s", 1000},
+	                                    {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
 
-	if (s == NULL || !isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0)
-		return -1;
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(end, units[i].suffix) == 0) {
-			if (v > (1LL << 62) / units[i].mult)
-				return -1;
-			*ms = v * units[i].mult;
-			return 0;
-		}
-	}
-	return -1;
+	return parse_with_unit(s, units, sizeof(units) / sizeof(units[0]), ms);
 }
 
 /* Days from 1970-01-01 to the given civil date (proleptic Gregorian). */

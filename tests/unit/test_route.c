@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 /* One message, what the database knows about it, and the decision expected. */
 struct route_case {
 	const char *name;         /* the rule the row shows */
@@ -147,28 +149,6 @@ static const char *fixtures_dir(void)
 	return d != NULL && *d != '\0' ? d : "tests/fixtures";
 }
 
-/* Reads a whole file into a new buffer of exactly *len bytes (free with free()), NULL
- * when unreadable. */
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *fp = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-
-	if (fp == NULL)
-		return NULL;
-	if (fseek(fp, 0, SEEK_END) == 0 && (n = ftell(fp)) >= 0 && fseek(fp, 0, SEEK_SET) == 0) {
-		buf = malloc(n > 0 ? (size_t)n : 1);
-		if (buf != NULL && fread(buf, 1, (size_t)n, fp) != (size_t)n) {
-			free(buf);
-			buf = NULL;
-		}
-		*len = (size_t)n;
-	}
-	fclose(fp);
-	return buf;
-}
-
 /* Parses the fixture named file into *m (release with vapi_msg_free()). Returns 0, or -1
  * with the reason printed. */
 static int load_fixture(const char *file, struct vapi_msg *m)
@@ -179,7 +159,7 @@ static int load_fixture(const char *file, struct vapi_msg *m)
 	int rc;
 
 	snprintf(path, sizeof(path), "%s/%s", fixtures_dir(), file);
-	body = slurp(path, &len);
+	body = test_slurp(path, &len);
 	if (body == NULL) {
 		print_error("%s: cannot read (run from the repository root or set "
 		            "FIXTURES_DIR)\n",

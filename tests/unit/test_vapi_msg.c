@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 /* The stream entry id handed to vapi_msg_dedupe_key() as its fallback. */
 #define FALLBACK_ID "1700000000000-0"
 
@@ -280,29 +282,6 @@ static const char *fixtures_dir(void)
 	return dir_from_env("FIXTURES_DIR", "tests/fixtures");
 }
 
-/* Reads a whole file into a new buffer (free with free()), NULL when unreadable. The
- * buffer holds exactly *len bytes with no NUL after them: the parser must honour len, and
- * AddressSanitizer reports any read past the end. */
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *fp = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-
-	if (fp == NULL)
-		return NULL;
-	if (fseek(fp, 0, SEEK_END) == 0 && (n = ftell(fp)) >= 0 && fseek(fp, 0, SEEK_SET) == 0) {
-		buf = malloc(n > 0 ? (size_t)n : 1);
-		if (buf != NULL && fread(buf, 1, (size_t)n, fp) != (size_t)n) {
-			free(buf);
-			buf = NULL;
-		}
-		*len = (size_t)n;
-	}
-	fclose(fp);
-	return buf;
-}
-
 static const char *base_name(const char *path)
 {
 	const char *slash = strrchr(path, '/');
@@ -396,7 +375,7 @@ static int check_file(const char *path, const struct expect *e)
 	struct vapi_msg m;
 	char err[256];
 	size_t len = 0;
-	char *body = slurp(path, &len);
+	char *body = test_slurp(path, &len);
 	int bad;
 
 	if (body == NULL) {
@@ -509,7 +488,7 @@ static void test_malformed_bodies(void **state)
 	list_files(dir, "*.body", &g);
 	for (size_t i = 0; i < g.gl_pathc; i++) {
 		const struct refusal *r = find_refusal(base_name(g.gl_pathv[i]));
-		char *body = slurp(g.gl_pathv[i], &len);
+		char *body = test_slurp(g.gl_pathv[i], &len);
 
 		if (r == NULL || body == NULL) {
 			print_error("%s: unreadable or no row\n", g.gl_pathv[i]);
