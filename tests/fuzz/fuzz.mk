@@ -12,7 +12,7 @@ FUZZ_MK := 1
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_OUT := build/fuzz
-VAPI_SAMPLES_DIR ?= ../shared/vapi-samples
+VAPI_SAMPLES_DIR ?= tests/fixtures/vapi
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(WARN) \
 	-Icommon -Iworker -Iingest

@@ -1,7 +1,7 @@
 /* vapi_msg_parse() and vapi_msg_dedupe_key() over real Vapi messages and our own fixtures.
  *
  * The bodies are read at run time from two folders: the real samples (VAPI_SAMPLES_DIR,
- * default ../shared/vapi-samples) and the composed fixtures (FIXTURES_DIR, default
+ * default tests/fixtures/vapi) and the composed fixtures (FIXTURES_DIR, default
  * tests/fixtures). Every *.json there must have a row of expected values below and every
  * row a file, so a new sample cannot slip in untested. Mismatches are all printed with the
  * file and field before the test fails. */
@@ -49,7 +49,7 @@ struct expect {
 	const char *dedupe; /* vapi_msg_dedupe_key() with FALLBACK_ID */
 };
 
-/* The real samples (/work/shared/vapi-samples/README.md says where each comes from). */
+/* The real samples (tests/fixtures/vapi/README.md says where each comes from). */
 static const struct expect samples[] = {
     {.file = "assistant-request.inbound-sip-masked.help-netizen-twilio-front-integration.json",
      .type = "assistant-request",
@@ -274,7 +274,7 @@ static const char *dir_from_env(const char *var, const char *def)
 
 static const char *samples_dir(void)
 {
-	return dir_from_env("VAPI_SAMPLES_DIR", "../shared/vapi-samples");
+	return dir_from_env("VAPI_SAMPLES_DIR", "tests/fixtures/vapi");
 }
 
 static const char *fixtures_dir(void)
