@@ -39,7 +39,8 @@ endif
 
 COMMON_SRC := common/cfg.c common/log.c common/redisconn.c common/stream.c common/util.c \
 	common/metrics.c
-INGEST_SRC := ingest/main.c ingest/webhook.c ingest/auth.c ingest/enqueue.c ingest/spool.c
+INGEST_SRC := ingest/main.c ingest/webhook.c ingest/auth.c ingest/enqueue.c ingest/spool.c \
+	ingest/xbatch.c
 WORKER_LIB_SRC := worker/vapi_msg.c worker/route.c worker/sink.c worker/consumer.c \
 	worker/maint.c worker/wmetrics.c worker/ops.c worker/dlq.c \
 	worker/migrate.c

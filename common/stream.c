@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <zstd.h>
 
@@ -105,12 +106,40 @@ int stream_entry_body(const struct stream_entry *e, const char **body, size_t *l
 	return 0;
 }
 
+/* Compression contexts are shared: a context holds a few hundred KiB, and only the threads
+ * compressing at this instant need one, not every thread that ever did. */
+#define STREAM_CCTX_POOL 8
+static ZSTD_CCtx *cctx_pool[STREAM_CCTX_POOL];
+static int cctx_free;
+static pthread_mutex_t cctx_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static ZSTD_CCtx *cctx_take(void)
+{
+	ZSTD_CCtx *c = NULL;
+
+	pthread_mutex_lock(&cctx_lock);
+	if (cctx_free > 0)
+		c = cctx_pool[--cctx_free];
+	pthread_mutex_unlock(&cctx_lock);
+	return c != NULL ? c : ZSTD_createCCtx();
+}
+
+static void cctx_give(ZSTD_CCtx *c)
+{
+	pthread_mutex_lock(&cctx_lock);
+	if (cctx_free < STREAM_CCTX_POOL) {
+		cctx_pool[cctx_free++] = c;
+		c = NULL;
+	}
+	pthread_mutex_unlock(&cctx_lock);
+	ZSTD_freeCCtx(c);
+}
+
 size_t stream_compress(struct stream_zbuf *z, const char *src, size_t len)
 {
 	size_t bound = ZSTD_compressBound(len), n;
+	ZSTD_CCtx *c;
 
-	if (z->cctx == NULL && (z->cctx = ZSTD_createCCtx()) == NULL)
-		return 0;
 	if (z->cap < bound) {
 		char *nb = realloc(z->buf, bound);
 
@@ -119,25 +148,24 @@ size_t stream_compress(struct stream_zbuf *z, const char *src, size_t len)
 		z->buf = nb;
 		z->cap = bound;
 	}
-	n = ZSTD_compressCCtx(z->cctx, z->buf, z->cap, src, len, STREAM_ZSTD_LEVEL);
+	c = cctx_take();
+	if (c == NULL)
+		return 0;
+	n = ZSTD_compressCCtx(c, z->buf, z->cap, src, len, STREAM_ZSTD_LEVEL);
+	cctx_give(c);
 	return ZSTD_isError(n) || n >= len ? 0 : n;
 }
 
 void stream_zbuf_free(struct stream_zbuf *z)
 {
-	ZSTD_freeCCtx(z->cctx);
 	free(z->buf);
 	memset(z, 0, sizeof(*z));
 }
 
-int stream_xadd(redisContext *c, const char *stream, const struct stream_new *e, char *id,
-                size_t idlen, char *err, size_t errlen)
+int stream_xadd_argv(const char *stream, const struct stream_new *e, const char **argv,
+                     size_t *lens, char *recv)
 {
-	char recv[24];
-	const char *argv[13];
-	size_t lens[13];
 	int n = 0;
-	redisReply *r;
 
 #define ARG(s, l) (argv[n] = (s), lens[n] = (l), n++)
 #define ARGS(s) ARG((s), strlen(s))
@@ -146,7 +174,7 @@ int stream_xadd(redisContext *c, const char *stream, const struct stream_new *e,
 	ARGS("*");
 	ARGS(STREAM_F_BODY);
 	ARG(e->body, e->body_len);
-	snprintf(recv, sizeof(recv), "%lld", (long long)e->received_at);
+	snprintf(recv, 24, "%lld", (long long)e->received_at);
 	ARGS(STREAM_F_RECEIVED_AT);
 	ARGS(recv);
 	if (e->request_id != NULL) {
@@ -161,6 +189,18 @@ int stream_xadd(redisContext *c, const char *stream, const struct stream_new *e,
 	}
 #undef ARG
 #undef ARGS
+	return n;
+}
+
+int stream_xadd(redisContext *c, const char *stream, const struct stream_new *e, char *id,
+                size_t idlen, char *err, size_t errlen)
+{
+	char recv[24];
+	const char *argv[STREAM_XADD_ARGS];
+	size_t lens[STREAM_XADD_ARGS];
+	int n = stream_xadd_argv(stream, e, argv, lens, recv);
+	redisReply *r;
+
 	r = redisconn_cmd(c, n, argv, lens);
 	if (r == NULL || r->type != REDIS_REPLY_STRING) {
 		snprintf(err, errlen, "XADD %s: %s", stream,

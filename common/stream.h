@@ -39,9 +39,8 @@ int stream_entry_parse(const redisReply *r, struct stream_entry *e)
 int stream_entry_body(const struct stream_entry *e, const char **body, size_t *len, char **owned,
                       char *err, size_t errlen) __attribute__((warn_unused_result));
 
-/* A compressor's reusable state: zero-initialise; release with stream_zbuf_free(). */
+/* A compressor's reusable output buffer: zero-initialise; release with stream_zbuf_free(). */
 struct stream_zbuf {
-	void *cctx; /* ZSTD_CCtx, made on first use */
 	char *buf;  /* output, grown as needed */
 	size_t cap; /* its size */
 };
@@ -50,7 +49,7 @@ struct stream_zbuf {
  * call). Returns its size, or 0 when compression fails or would not make it smaller. */
 size_t stream_compress(struct stream_zbuf *z, const char *src, size_t len);
 
-/* Releases z's context and buffer. */
+/* Releases z's buffer. */
 void stream_zbuf_free(struct stream_zbuf *z);
 
 /* The fields of a new entry (borrowed). */
@@ -62,6 +61,14 @@ struct stream_new {
 	const char *source;     /* "http", "spool", "backfill" */
 	const char *enc;        /* NULL for a body stored as received */
 };
+
+/* The most arguments stream_xadd_argv() produces. */
+#define STREAM_XADD_ARGS 13
+
+/* Fills argv/lens (STREAM_XADD_ARGS each) with the XADD of e to stream; recv (24 bytes)
+ * holds the received_at text they point to. Returns the argument count. */
+int stream_xadd_argv(const char *stream, const struct stream_new *e, const char **argv,
+                     size_t *lens, char *recv);
 
 /* XADDs e to stream: the one way every writer (ingest, spool re-drive, backfill) writes an
  * entry. Copies the new id into id. Returns 0; -1 when the context failed (it is dead:

@@ -7,6 +7,7 @@
 #include "spool.h"
 #include "stream.h"
 #include "util.h"
+#include "xbatch.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -36,6 +37,7 @@ struct enqueuer {
 	const struct cfg *cfg;
 	struct redis_addr addr;
 	struct spool *spool;
+	struct xbatch *xb; /* the pipelined XADDs of all request threads */
 	pthread_t redrive;
 	int redrive_started;
 	volatile int stop;
@@ -70,6 +72,11 @@ static void redis_failed(struct enqueuer *q)
 	atomic_store(&q->breaker_until, util_mono_ms() + ENQ_BREAKER_MS);
 }
 
+static void on_redis_down(void *arg)
+{
+	redis_failed(arg);
+}
+
 static redisContext *connect_redis(struct enqueuer *q, char *err, size_t errlen)
 {
 	redisContext *c = redisconn_open(&q->addr, (int)q->cfg->redis_timeout_ms, err, errlen);
@@ -79,35 +86,17 @@ static redisContext *connect_redis(struct enqueuer *q, char *err, size_t errlen)
 	return c;
 }
 
-/* XADD on the caller's connection, reconnecting once if it had gone stale. */
-static int put_redis(struct enqueuer *q, struct enq_conn *t, const struct stream_new *e, char *id,
-                     size_t idlen)
+/* XADD through the batch thread, unless the breaker says Redis is down. */
+static int put_redis(struct enqueuer *q, const struct stream_new *e, char *id, size_t idlen)
 {
 	char err[256];
 
-	for (int attempt = 0; attempt < 2; attempt++) {
-		if (t->redis == NULL) {
-			if (util_mono_ms() < atomic_load(&q->breaker_until))
-				return -1;
-			t->redis = connect_redis(q, err, sizeof(err));
-			if (t->redis == NULL) {
-				log_msg(LOGL_ERROR, "request_id", e->request_id, "redis: %s", err);
-				return -1;
-			}
-		}
-		if (stream_xadd(t->redis, q->cfg->stream, e, id, idlen, err, sizeof(err)) == 0)
-			return 0;
-		/* A stale connection (Redis restarted) is no outage: reconnect once below; only a
-		 * failed connect opens the breaker. */
-		metric_add(&q->m[E_REDIS_ERR], 1);
-		log_msg(LOGL_WARN, "request_id", e->request_id, "redis: %s", err);
-		/* A context that failed is never reused; an error reply leaves it usable, but
-		 * the next attempt would meet the same error (OOM, read-only replica). */
-		if (t->redis->err == 0)
-			return -1;
-		redisFree(t->redis);
-		t->redis = NULL;
-	}
+	if (util_mono_ms() < atomic_load(&q->breaker_until))
+		return -1;
+	if (xbatch_add(q->xb, e, id, idlen, err, sizeof(err)) == 0)
+		return 0;
+	metric_add(&q->m[E_REDIS_ERR], 1);
+	log_msg(LOGL_ERROR, "request_id", e->request_id, "redis: %s", err);
 	return -1;
 }
 
@@ -135,7 +124,7 @@ enum enq_result enqueuer_put(struct enqueuer *q, struct enq_conn *t, const char 
 	int rc;
 
 	encode(q, &t->z, &e);
-	if (put_redis(q, t, &e, id, idlen) == 0)
+	if (put_redis(q, &e, id, idlen) == 0)
 		return ENQ_REDIS;
 	rc = spool_append(q->spool, body, len, e.received_at, rid, err, sizeof(err));
 	if (rc == -2) {
@@ -161,8 +150,6 @@ enum enq_result enqueuer_put(struct enqueuer *q, struct enq_conn *t, const char 
 
 void enq_conn_close(struct enq_conn *t)
 {
-	redisFree(t->redis);
-	t->redis = NULL;
 	stream_zbuf_free(&t->z);
 }
 
@@ -200,7 +187,7 @@ static int ping(redisContext *c)
 /* One pass: reach Redis (closing the breaker), then move what the spool holds. */
 static void redrive_pass(struct enqueuer *q, redisContext **redis)
 {
-	struct redrive_ctx ctx = {q, NULL, {NULL, NULL, 0}};
+	struct redrive_ctx ctx = {q, NULL, {NULL, 0}};
 	long long moved;
 	char err[256];
 
@@ -270,6 +257,12 @@ struct enqueuer *enqueuer_start(const struct cfg *c, char *err, size_t errlen)
 	if (spool_entries(q->spool, NULL) > 0)
 		log_warn("spool holds %lld entries from an earlier run: re-driving them",
 		         spool_entries(q->spool, NULL));
+	q->xb = xbatch_start(&q->addr, (int)c->redis_timeout_ms, c->stream, on_redis_down, q, why,
+	                     sizeof(why));
+	if (q->xb == NULL) {
+		snprintf(err, errlen, "%s", why);
+		goto fail;
+	}
 	if (pthread_create(&q->redrive, NULL, redrive_main, q) != 0) {
 		snprintf(err, errlen, "cannot start the spool re-drive thread");
 		goto fail;
@@ -288,6 +281,7 @@ void enqueuer_stop(struct enqueuer *q)
 	q->stop = 1;
 	if (q->redrive_started)
 		pthread_join(q->redrive, NULL);
+	xbatch_stop(q->xb);
 	spool_close(q->spool);
 	free(q);
 }

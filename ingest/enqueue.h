@@ -12,9 +12,8 @@
 
 struct enqueuer; /* opaque */
 
-/* A caller thread's own Redis connection. Zero-initialise; release with enq_conn_close(). */
+/* A caller thread's own state. Zero-initialise; release with enq_conn_close(). */
 struct enq_conn {
-	redisContext *redis;
 	struct stream_zbuf z; /* compressor of large bodies */
 };
 
@@ -38,7 +37,7 @@ void enqueuer_stop(struct enqueuer *q);
 enum enq_result enqueuer_put(struct enqueuer *q, struct enq_conn *t, const char *body, size_t len,
                              const char *rid, char *id, size_t idlen);
 
-/* Closes a caller's connection. */
+/* Releases a caller's state. */
 void enq_conn_close(struct enq_conn *t);
 
 /* 1 when a request can be accepted now: Redis reachable, or the spool has not refused one
