@@ -16,9 +16,9 @@
 #include <unistd.h>
 
 #define WEBHOOK_PATH "/api/vapi/webhook"
-/* A thread keeps a body buffer up to this size between requests; larger ones are freed (with
- * 128 threads, kept buffers stay under 16 MiB). */
-#define BUF_KEEP (128 << 10)
+/* A thread keeps a body buffer up to this size between requests; larger ones are freed, so
+ * that 128 threads do not each hold the largest body they ever saw. */
+#define BUF_KEEP (32 << 10)
 
 enum {
 	M_REQ_200,
@@ -154,6 +154,8 @@ static void answer(struct mg_connection *conn, int status, const char *rid, cons
 static long long read_body(struct mg_connection *conn, struct ingest_thread *t, long long max,
                            long long timeout_ms)
 {
+	/* With a Content-Length, one allocation of the right size (and a byte to see the end). */
+	long long hint = mg_get_request_info(conn)->content_length;
 	int64_t deadline = util_mono_ms() + timeout_ms;
 	size_t len = 0;
 
@@ -161,7 +163,7 @@ static long long read_body(struct mg_connection *conn, struct ingest_thread *t, 
 		int n;
 
 		if (len == t->cap) {
-			size_t ncap = t->cap ? t->cap * 2 : 64 * 1024;
+			size_t ncap = t->cap ? t->cap * 2 : hint > 0 ? (size_t)hint + 1 : 16 * 1024;
 			char *nb;
 
 			if ((long long)t->cap > max)
@@ -287,6 +289,8 @@ static void handle_post(struct mg_connection *conn, struct ingest *in, const cha
 		t->buf = NULL;
 		t->cap = 0;
 	}
+	if (t->conn.z.cap > BUF_KEEP)
+		enq_conn_close(&t->conn);
 }
 
 static int on_webhook(struct mg_connection *conn, void *cbdata)
