@@ -53,11 +53,12 @@ WORKER_LIB_OBJ := $(WORKER_LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/migrations.o
 WORKER_OBJ := $(BUILD)/worker/main.o $(WORKER_LIB_OBJ)
 MIGRATIONS := $(sort $(wildcard deploy/sql/*.sql))
 
-.PHONY: all deps test unit integration sanitize lint run clean fuzz
+.PHONY: all deps test unit integration sanitize lint run clean fuzz bench
 all: $(BIN)/switchboard-ingest $(BIN)/switchboard-worker
 
 include deploy/vapictl/vapictl.mk
 -include tests/fuzz/fuzz.mk
+-include bench/bench.mk
 all: $(EXTRA_BINS)
 
 $(BIN)/switchboard-ingest: $(INGEST_OBJ) $(COMMON_OBJ)

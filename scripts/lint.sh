@@ -6,7 +6,7 @@
 set -u
 cd "$(dirname "$0")/.." || exit 2
 
-DIRS='common ingest worker tests deploy'
+DIRS='common ingest worker tests deploy bench'
 
 # Tracked files only, so scratch files in the work tree are not judged; outside a git
 # checkout (an unpacked archive) every file under the folders counts.

@@ -1,0 +1,1013 @@
+#!/usr/bin/python3
+"""`make bench`: measures ingest and the whole pipeline against floors measured in the same run
+on the same machine, and prints one markdown table (also written to build/bench/results.md,
+with the raw figures in build/bench/results.json).
+
+Floors: nginx answering `return 200`, redis-benchmark XADD with the append-only file fsynced
+every second, and PostgreSQL upserting rows shaped like ours with fsync on (bench/pgfloor.c).
+Everything runs on 127.0.0.1 on free ports in a temporary folder; every server started here
+is stopped by its PID at the end, also on an error or Ctrl-C.
+
+Settings (environment): BENCH_SECONDS (10), BENCH_RUNS (3), BENCH_QUICK=1 (3 s and one run),
+BENCH_E2E (20000), BENCH_CONNECTIONS (64), BENCH_THREADS (2), BENCH_WORKERS (2),
+BENCH_WORKER_BATCH (1000), BENCH_E2E_TIMEOUT (300 s), BENCH_KEEP=1 (keep the temporary
+folder with every log), BENCH_ONLY=nginx,redis,ingest,memory,postgres,e2e (a subset).
+"""
+
+import glob
+import http.client
+import json
+import math
+import os
+import pwd
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fixtures  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+BIN = os.path.join(ROOT, "bin")
+OUT = os.path.join(ROOT, "build", "bench")
+PGFLOOR = os.path.join(OUT, "pgfloor")
+SECRET = "bench-secret-0123456789abcdef"
+STREAM = "switchboard:webhooks"
+DEAD = "switchboard:webhooks:dead"
+GROUP = "workers"
+WEBHOOK = "/api/vapi/webhook"
+
+
+def env_num(name, default):
+    """An integer setting from the environment."""
+    v = os.environ.get(name, "")
+    if v == "":
+        return default
+    try:
+        return int(float(v))
+    except ValueError:
+        sys.exit("bench: %s=%r is not a number" % (name, v))
+
+
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+SECONDS = max(1, env_num("BENCH_SECONDS", 3 if QUICK else 10))
+RUNS = max(1, env_num("BENCH_RUNS", 1 if QUICK else 3))
+E2E = max(1, env_num("BENCH_E2E", 20000))
+CONNS = env_num("BENCH_CONNECTIONS", 64)
+THREADS = env_num("BENCH_THREADS", 2)
+WORKERS = env_num("BENCH_WORKERS", 2)
+WORKER_BATCH = env_num("BENCH_WORKER_BATCH", 1000)
+E2E_TIMEOUT = env_num("BENCH_E2E_TIMEOUT", 300)
+KEEP = os.environ.get("BENCH_KEEP", "") not in ("", "0")
+ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
+PG_SECONDS = max(2, SECONDS // 2)  # each PostgreSQL variant, per run
+
+# Filled as the run goes; rendered into the table at the end.
+R = {}
+
+
+def log(msg):
+    print("bench: " + msg, file=sys.stderr, flush=True)
+
+
+def want(step):
+    return not ONLY or step in ONLY
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred, timeout, what):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise RuntimeError("timed out after %ss waiting for %s" % (timeout, what))
+
+
+def port_open(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Prerequisites
+
+def pg_bindir():
+    dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda d: int(d.split("/")[-2]))
+    return dirs[-1] if dirs else None
+
+
+def which(tool):
+    return shutil.which(tool) or next(
+        (p for p in ("/usr/sbin/" + tool, "/sbin/" + tool) if os.access(p, os.X_OK)), None)
+
+
+def preflight():
+    """Exits with the list of what is missing (and the Debian package to install)."""
+    missing = []
+    for tool, pkg in (("nginx", "nginx"), ("wrk", "wrk"), ("redis-server", "redis-server"),
+                      ("redis-benchmark", "redis-tools")):
+        if which(tool) is None:
+            missing.append((tool, pkg))
+    if pg_bindir() is None:
+        missing.append(("PostgreSQL server binaries (initdb, pg_ctl)", "postgresql"))
+    for mod, pkg in (("psycopg2", "python3-psycopg2"), ("redis", "python3-redis")):
+        try:
+            __import__(mod)
+        except ImportError:
+            missing.append(("python module " + mod, pkg))
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            missing.append(("user postgres (initdb refuses root)", "postgresql"))
+        if which("runuser") is None:
+            missing.append(("runuser", "util-linux"))
+    for f in (os.path.join(BIN, "switchboard-ingest"), os.path.join(BIN, "switchboard-worker"),
+              PGFLOOR):
+        if not os.access(f, os.X_OK):
+            missing.append((f, "make"))
+    if missing:
+        log("cannot run, missing:")
+        for what, pkg in missing:
+            print("  %s  (%s)" % (what, pkg if pkg == "make" else "apt-get install " + pkg),
+                  file=sys.stderr)
+        pkgs = sorted({p for _, p in missing if p != "make"})
+        if pkgs:
+            print("  as root: apt-get install -y %s" % " ".join(pkgs), file=sys.stderr)
+        sys.exit(2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes: each one in its own session (Ctrl-C reaches only this script), stopped by PID.
+
+class Proc:
+    def __init__(self, name, argv, logdir, env=None):
+        self.name = name
+        self.log_path = os.path.join(logdir, name + ".log")
+        self.log = open(self.log_path, "ab")
+        self.p = subprocess.Popen(argv, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL, cwd=ROOT, start_new_session=True)
+        self.pid = self.p.pid
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        if self.p.poll() is None:
+            try:
+                os.kill(self.pid, sig)
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.pid, signal.SIGKILL)
+                self.p.wait()
+            except ProcessLookupError:
+                pass
+        self.log.close()
+        return self.p.returncode
+
+    def tail(self, n=20):
+        try:
+            with open(self.log_path, "rb") as f:
+                return b"\n".join(f.read().splitlines()[-n:]).decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+
+class Cleanup:
+    """What to stop at the end, newest first."""
+
+    def __init__(self):
+        self.items = []
+
+    def add(self, name, fn):
+        self.items.append((name, fn))
+
+    def remove(self, name):
+        self.items = [(n, f) for n, f in self.items if n != name]
+
+    def run(self):
+        while self.items:
+            name, fn = self.items.pop()
+            try:
+                fn()
+            except Exception as e:  # keep stopping the others
+                log("stopping %s: %s" % (name, e))
+
+
+CLEANUP = Cleanup()
+
+
+def start(name, argv, logdir, env=None):
+    p = Proc(name, argv, logdir, env)
+    CLEANUP.add(name, p.stop)
+    return p
+
+
+def stop(p, sig=signal.SIGTERM):
+    CLEANUP.remove(p.name)
+    return p.stop(sig)
+
+
+def vm_hwm_kib(pid):
+    """Peak resident set (VmHWM) of a live process, in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return None
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stat(pid):
+    """(parent pid, [utime, stime, cutime, cstime]) of a process, in clock ticks."""
+    with open("/proc/%d/stat" % pid) as f:
+        rest = f.read().rsplit(")", 1)[1].split()
+    return int(rest[1]), [int(x) for x in rest[11:15]]
+
+
+def cpu_seconds(roots):
+    """CPU seconds used so far by each named process tree ({name: root pid}). A root's own
+    count includes its children that have already exited (cutime, cstime)."""
+    stats, kids = {}, {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stats[int(d)] = _proc_stat(int(d))
+            except (OSError, ValueError, IndexError):
+                pass
+    for pid, (ppid, _) in stats.items():
+        kids.setdefault(ppid, []).append(pid)
+    out = {}
+    for name, root in roots.items():
+        if root not in stats:
+            continue
+        total, todo = sum(stats[root][1]), list(kids.get(root, []))
+        while todo:
+            p = todo.pop()
+            total += sum(stats[p][1][:2])
+            todo.extend(kids.get(p, []))
+        out[name] = total / float(CLK_TCK)
+    return out
+
+
+def machine_busy():
+    """(busy, steal) CPU seconds of the whole machine so far, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    user, nice, system, idle, iowait, irq, softirq, steal = v
+    return (user + nice + system + irq + softirq) / float(CLK_TCK), steal / float(CLK_TCK)
+
+
+class CpuMeter:
+    """Cores kept busy, per process tree, between start and stop(); the client (a command
+    run to completion meanwhile, e.g. wrk) is counted from this script's reaped children."""
+
+    def __init__(self, roots):
+        self.roots = roots
+        self.t0 = time.monotonic()
+        self.c0 = cpu_seconds(roots)
+        self.r0 = self._children()
+        self.m0 = machine_busy()
+
+    @staticmethod
+    def _children():
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return ru.ru_utime + ru.ru_stime
+
+    def stop(self, client=None, wall=None):
+        wall = wall or (time.monotonic() - self.t0)
+        c1 = cpu_seconds(self.roots)
+        out = {n: (c1[n] - self.c0.get(n, 0.0)) / wall for n in c1}
+        if client:
+            out[client] = (self._children() - self.r0) / wall
+        return self.add_other(out, wall)
+
+    def add_other(self, out, wall, m1=None):
+        """Adds what the rest of the machine used meanwhile ("other": not measured here,
+        e.g. another job on the host; "steal": taken by the hypervisor)."""
+        busy, steal = m1 or machine_busy()
+        out["other"] = max(0.0, (busy - self.m0[0]) / wall - sum(out.values()))
+        out["steal"] = (steal - self.m0[1]) / wall
+        return out
+
+
+def fmt_cpu(cpu):
+    if not cpu:
+        return ""
+    return ", ".join("%s %.2f" % (n, v) for n, v in
+                     sorted(cpu.items(), key=lambda kv: -kv[1]) if v >= 0.005)
+
+
+# ---------------------------------------------------------------------------------------------
+# Load generators
+
+def run_wrk(url, script, args, seconds, roots, latency=True, proc_timeout=None):
+    meter = CpuMeter(roots)
+    argv = [which("wrk"), "-t", str(THREADS), "-c", str(CONNS), "-d", "%ds" % seconds,
+            "--timeout", "5s"] + (["--latency"] if latency else []) + \
+        ["-s", os.path.join(ROOT, "bench", script), url, "--"] + [str(a) for a in args]
+    r = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT,
+                       timeout=proc_timeout or seconds + 60)
+    res = parse_wrk(r)
+    res["cpu"] = meter.stop("wrk")
+    return res
+
+
+def parse_wrk(r):
+    m = re.search(r"^BENCH-RESULT (\{.*\})$", r.stdout, re.M)
+    if r.returncode != 0 or not m:
+        raise RuntimeError("wrk failed (exit %s): %s %s" % (r.returncode, r.stdout[-800:],
+                                                            r.stderr[-800:]))
+    d = json.loads(m.group(1))
+    secs = d["duration_us"] / 1e6
+    return {"rps": d["requests"] / secs, "p50_ms": d["p50_us"] / 1000.0,
+            "p99_ms": d["p99_us"] / 1000.0, "max_ms": d["max_us"] / 1000.0,
+            "requests": d["requests"], "seconds": secs,
+            "errors": d["connect"] + d["read"] + d["write"] + d["timeout"],
+            "non2xx": d["status"]}
+
+
+def median_runs(label, fn):
+    """Runs fn RUNS times; returns the medians of rps and p99 and every run."""
+    runs = []
+    for i in range(RUNS):
+        res = fn()
+        runs.append(res)
+        log("%s run %d/%d: %s req/s, p99 %.2f ms%s" % (
+            label, i + 1, RUNS, fmt_int(res["rps"]), res["p99_ms"],
+            "" if not (res["errors"] or res["non2xx"]) else
+            ", %d socket errors, %d non-2xx answers" % (res["errors"], res["non2xx"])))
+    mid = sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
+    return {"rps": statistics.median(r["rps"] for r in runs), "cpu": mid.get("cpu"),
+            "p99_ms": statistics.median(r["p99_ms"] for r in runs),
+            "errors": sum(r["errors"] for r in runs),
+            "non2xx": sum(r["non2xx"] for r in runs), "runs": runs}
+
+
+# ---------------------------------------------------------------------------------------------
+# nginx
+
+def nginx_floor(tmp, bodies):
+    d = os.path.join(tmp, "nginx")
+    os.makedirs(d)
+    port = free_port()
+    with open(os.path.join(ROOT, "bench", "nginx.conf.in")) as f:
+        conf = f.read().replace("@DIR@", d).replace("@PORT@", str(port))
+    conf_path = os.path.join(d, "nginx.conf")
+    with open(conf_path, "w") as f:
+        f.write(conf)
+    p = start("nginx", [which("nginx"), "-p", d, "-e", os.path.join(d, "error.log"),
+                        "-c", conf_path], d)
+    try:
+        wait_until(lambda: port_open(port) or not p.alive(), 10, "nginx to listen")
+        if not p.alive():
+            raise RuntimeError("nginx exited:\n" + p.tail())
+        url = "http://127.0.0.1:%d%s" % (port, WEBHOOK)
+        for key in ("small", "large"):
+            R["nginx_" + key] = median_runs(
+                "nginx %s" % SIZE_LABEL[key],
+                lambda: run_wrk(url, "post.lua", [bodies[key], SECRET], SECONDS,
+                                {"nginx": p.pid}))
+    finally:
+        stop(p, signal.SIGQUIT)  # graceful: the master waits for its workers
+
+
+# ---------------------------------------------------------------------------------------------
+# Redis
+
+class Redis:
+    def __init__(self, tmp):
+        import redis as redislib
+        self.dir = os.path.join(tmp, "redis")
+        os.makedirs(self.dir)
+        self.port = free_port()
+        # deploy/redis.conf (AOF, fsync every second, noeviction) plus a private port and dir.
+        argv = [which("redis-server"), os.path.join(ROOT, "deploy", "redis.conf"),
+                "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+                "--save", "", "--daemonize", "no", "--logfile", "",
+                "--appendonly", "yes", "--appendfsync", "everysec"]
+        self.proc = start("redis", argv, self.dir)
+        self.client = redislib.Redis(host="127.0.0.1", port=self.port, socket_timeout=30)
+        wait_until(self.ping, 10, "redis-server to answer PING")
+
+    def ping(self):
+        try:
+            return self.client.ping()
+        except Exception:
+            if not self.proc.alive():
+                raise RuntimeError("redis-server exited:\n" + self.proc.tail())
+            return False
+
+    @property
+    def url(self):
+        return "redis://127.0.0.1:%d/0" % self.port
+
+    def persistence(self):
+        return self.client.info("persistence")
+
+    def reset(self):
+        """Empties Redis and rewrites the append-only file, so every run starts alike."""
+        idle = lambda: (lambda i: not i["aof_rewrite_in_progress"] and  # noqa: E731
+                        not i["aof_rewrite_scheduled"])(self.persistence())
+        wait_until(idle, 120, "an append-only file rewrite to finish")
+        self.client.flushall()
+        self.client.bgrewriteaof()
+        time.sleep(0.05)
+        wait_until(idle, 120, "the append-only file rewrite after FLUSHALL")
+
+
+def redis_benchmark_xadd(redis, body_path, seconds):
+    """XADD of the raw body by redis-benchmark for about `seconds`; returns ops/s."""
+    with open(body_path, "rb") as f:
+        payload = f.read().decode()
+
+    def once(n):
+        argv = [which("redis-benchmark"), "-h", "127.0.0.1", "-p", str(redis.port), "-n",
+                str(n), "-c", str(CONNS), "-P", "1", "--csv", "XADD", "benchstream", "*",
+                "body", payload]
+        meter = CpuMeter({"redis": redis.proc.pid})
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=seconds * 4 + 60)
+        cpus.append(meter.stop("redis-benchmark"))
+        m = re.search(r'"([\d.]+)"(?:,"[\d.]+"){6}\s*$', r.stdout)
+        if r.returncode != 0 or not m:
+            raise RuntimeError("redis-benchmark failed: %s %s" % (r.stdout[-300:],
+                                                                   r.stderr[-300:]))
+        return float(m.group(1))
+
+    cpus = []
+    redis.reset()
+    pilot = once(max(200, int(40000000 / len(payload))))  # about 40 MB, to size the run
+    runs = []
+    for i in range(RUNS):
+        redis.reset()
+        n = max(1000, int(pilot * seconds))
+        runs.append(once(n))
+        log("redis-benchmark XADD %s run %d/%d: %s ops/s (n=%d)" % (
+            fmt_bytes(len(payload)), i + 1, RUNS, fmt_int(runs[-1]), n))
+    redis.reset()
+    mid = sorted(range(RUNS), key=lambda i: runs[i])[RUNS // 2]
+    return {"rps": statistics.median(runs), "runs": runs, "cpu": cpus[1 + mid]}
+
+
+# ---------------------------------------------------------------------------------------------
+# Ingest
+
+def ingest_env(redis, port, spool):
+    e = dict(os.environ)
+    e.update({"REDIS_URL": redis.url, "WEBHOOK_SECRET": SECRET,
+              "INGEST_LISTEN": "127.0.0.1:%d" % port, "INGEST_SPOOL_DIR": spool,
+              "LOG_LEVEL": "info"})
+    return e
+
+
+def start_ingest(tmp, redis):
+    port = free_port()
+    spool = os.path.join(tmp, "spool")
+    os.makedirs(spool, exist_ok=True)
+    p = start("ingest", [os.path.join(BIN, "switchboard-ingest")], tmp,
+              ingest_env(redis, port, spool))
+    p.port = port
+
+    def healthy():
+        if not p.alive():
+            raise RuntimeError("ingest exited:\n" + p.tail())
+        try:
+            return http_req(port, "GET", "/healthz")[0] == 200
+        except OSError:
+            return False
+
+    wait_until(healthy, 15, "ingest /healthz")
+    return p
+
+
+def http_req(port, method, path, body=None, headers=None, conn=None):
+    c = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        if conn is None:
+            c.close()
+
+
+def ingest_loads(ingest, redis, bodies):
+    url = "http://127.0.0.1:%d%s" % (ingest.port, WEBHOOK)
+
+    def one(key):
+        redis.reset()
+        return run_wrk(url, "post.lua", [bodies[key], SECRET], SECONDS,
+                       {"ingest": ingest.pid, "redis": redis.proc.pid})
+
+    for key in ("small", "report", "large"):
+        R["ingest_" + key] = median_runs("ingest %s" % SIZE_LABEL[key], lambda: one(key))
+    redis.reset()
+
+
+def entry_bytes(ingest, redis, body_path, count):
+    """Redis memory and append-only-file bytes per stream entry, for entries written by ingest
+    and for the same entries with the body as received (no `enc`)."""
+    with open(body_path, "rb") as f:
+        body = f.read()
+    redis.reset()
+    c = http.client.HTTPConnection("127.0.0.1", ingest.port, timeout=30)
+    hdr = {"Content-Type": "application/json", "X-Vapi-Secret": SECRET}
+    aof0 = redis.persistence()["aof_current_size"]
+    for _ in range(count):
+        st, out = http_req(ingest.port, "POST", WEBHOOK, body, hdr, conn=c)
+        if st != 200:
+            raise RuntimeError("ingest answered %d: %r" % (st, out[:200]))
+    c.close()
+    cl = redis.client
+    n = cl.xlen(STREAM)
+    via_ingest = cl.memory_usage(STREAM, samples=0) / n
+    aof_ingest = (redis.persistence()["aof_current_size"] - aof0) / n
+    _, fields = cl.xrange(STREAM, count=1)[0]
+    enc = fields.get(b"enc", b"").decode() or "none"
+    stored_body = len(fields[b"body"])
+    # The same entries with the body as received, written straight to Redis.
+    raw = dict(fields)
+    raw[b"body"] = body
+    raw.pop(b"enc", None)
+    aof1 = redis.persistence()["aof_current_size"]
+    pipe = cl.pipeline(transaction=False)
+    for i in range(n):
+        pipe.xadd("bench:raw", raw)
+        if i % 100 == 99:
+            pipe.execute()
+    pipe.execute()
+    raw_mem = cl.memory_usage("bench:raw", samples=0) / n
+    raw_aof = (redis.persistence()["aof_current_size"] - aof1) / n
+    redis.reset()
+    return {"body": len(body), "stored_body": stored_body, "enc": enc, "entries": n,
+            "mem_ingest": via_ingest, "mem_raw": raw_mem,
+            "aof_ingest": aof_ingest, "aof_raw": raw_aof}
+
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL
+
+class Postgres:
+    def __init__(self, tmp):
+        self.bindir = pg_bindir()
+        self.dir = os.path.join(tmp, "pg")
+        self.data = os.path.join(self.dir, "data")
+        self.port = free_port()
+        self.as_root = os.geteuid() == 0
+        os.makedirs(self.dir)
+        if self.as_root:
+            pw = pwd.getpwnam("postgres")
+            os.chmod(tmp, 0o755)
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+        self.run("initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                 "--no-sync", "--locale=C")
+        # Durable as in production: fsync, synchronous_commit and full_page_writes on (the
+        # defaults, said out loud); everything else is PostgreSQL's default.
+        opts = ("-p %d -k '' -c listen_addresses=127.0.0.1 -c fsync=on "
+                "-c synchronous_commit=on -c full_page_writes=on" % self.port)
+        self.run("pg_ctl", "-D", self.data, "-o", opts, "-l",
+                 os.path.join(self.dir, "server.log"), "-w", "-t", "60", "start")
+        CLEANUP.add("postgres", self.stop)
+
+    def run(self, tool, *args, timeout=120):
+        argv = [os.path.join(self.bindir, tool)] + list(args)
+        if self.as_root:
+            argv = ["runuser", "-u", "postgres", "--"] + argv
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                       cwd="/", timeout=timeout)
+
+    def stop(self):
+        # pg_ctl signals the postmaster by the PID in its postmaster.pid.
+        self.run("pg_ctl", "-D", self.data, "-m", "fast", "-w", "-t", "60", "stop")
+
+    def pid(self):
+        with open(os.path.join(self.data, "postmaster.pid")) as f:
+            return int(f.readline())
+
+    def url(self, db):
+        return "postgresql://postgres@127.0.0.1:%d/%s" % (self.port, db)
+
+    def connect(self, db):
+        import psycopg2
+        c = psycopg2.connect(self.url(db))
+        c.autocommit = True
+        return c
+
+    def sql(self, db, *stmts):
+        c = self.connect(db)
+        try:
+            with c.cursor() as cur:
+                for s in stmts:
+                    cur.execute(s)
+                    if cur.description:
+                        return cur.fetchall()
+        finally:
+            c.close()
+
+
+def prepare_db(pg, redis_url, db):
+    pg.sql("postgres", "CREATE DATABASE %s" % db)
+    e = dict(os.environ)
+    e.update({"DATABASE_URL": pg.url(db), "REDIS_URL": redis_url})
+    r = subprocess.run([os.path.join(BIN, "switchboard-worker"), "migrate"], env=e, cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        raise RuntimeError("migrate failed: " + r.stderr[-1000:])
+    pg.sql(db, "INSERT INTO organizations (id, name) VALUES ('%s', 'Bench')" % fixtures.ORG,
+           "INSERT INTO assistants (provider_assistant_id, organization_id, name)"
+           " VALUES ('%s', '%s', 'bench')" % (fixtures.ASSISTANT, fixtures.ORG),
+           "INSERT INTO phone_numbers (provider_phone_id, organization_id, number)"
+           " VALUES ('%s', '%s', '+15550100001')" % (fixtures.PHONE, fixtures.ORG))
+
+
+PG_VARIANTS = (
+    # key, mode, body, rows per transaction
+    ("pg_row", "row", "report", 1),
+    ("pg_batch", "batch", "report", 1000),
+    ("pg_copy", "copy", "report", 1000),
+    ("pg_batch_large", "batch", "large", 100),
+)
+
+
+def pg_floors(pg, bodies):
+    for key, mode, body, batch in PG_VARIANTS:
+        runs, cpus = [], []
+        for i in range(RUNS):
+            pg.sql("floor", "TRUNCATE calls", "CHECKPOINT")
+            argv = [PGFLOOR, pg.url("floor"), mode, str(PG_SECONDS), bodies[body],
+                    "%s-%d" % (key, i), str(batch)]
+            meter = CpuMeter({"postgres": pg.pid()})
+            r = subprocess.run(argv, capture_output=True, text=True,
+                               timeout=PG_SECONDS * 10 + 120)
+            cpus.append(meter.stop("pgfloor"))
+            if r.returncode != 0:
+                raise RuntimeError("pgfloor %s failed: %s" % (mode, r.stderr[-1000:]))
+            runs.append(json.loads(r.stdout)["rows_per_s"])
+            log("postgres %s (%s, %d per transaction) run %d/%d: %s rows/s" % (
+                mode, SIZE_LABEL[body], batch, i + 1, RUNS, fmt_int(runs[-1])))
+        mid = sorted(range(RUNS), key=lambda i: runs[i])[RUNS // 2]
+        R[key] = {"rps": statistics.median(runs), "runs": runs, "cpu": cpus[mid]}
+    pg.sql("floor", "TRUNCATE calls", "CHECKPOINT")
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end
+
+def end_to_end(tmp, ingest, redis, pg, bodies):
+    per_thread = int(math.ceil(E2E / float(THREADS)))
+    n = per_thread * THREADS
+    redis.reset()
+    pg.sql("switchboard", "TRUNCATE calls, call_events, unrouted_messages", "CHECKPOINT")
+    workers = []
+    for i in range(WORKERS):
+        e = dict(os.environ)
+        e.update({"REDIS_URL": redis.url, "DATABASE_URL": pg.url("switchboard"),
+                  "WORKER_BATCH": str(WORKER_BATCH), "WORKER_CONSUMER": "bench-%d" % (i + 1),
+                  "LOG_LEVEL": "info"})
+        workers.append(start("worker-%d" % (i + 1), [os.path.join(BIN, "switchboard-worker")],
+                             tmp, e))
+
+    def group_ready():
+        for w in workers:
+            if not w.alive():
+                raise RuntimeError("%s exited:\n%s" % (w.name, w.tail()))
+        try:
+            return any(g["name"] in (GROUP, GROUP.encode())
+                       for g in redis.client.xinfo_groups(STREAM))
+        except Exception:
+            return False
+
+    wait_until(group_ready, 30, "the workers' consumer group")
+    time.sleep(0.5)  # every worker blocked in XREADGROUP
+    def acked():
+        """Entries the group has acknowledged, which workers do only after the COMMIT."""
+        for g in redis.client.xinfo_groups(STREAM):
+            if g["name"] in (GROUP, GROUP.encode()):
+                return (g.get("entries-read") or 0) - g["pending"]
+        return 0
+
+    url = "http://127.0.0.1:%d%s" % (ingest.port, WEBHOOK)
+    argv = [which("wrk"), "-t", str(THREADS), "-c", str(CONNS), "-d", "%ds" % E2E_TIMEOUT,
+            "--timeout", "10s", "-s", os.path.join(ROOT, "bench", "e2e.lua"), url, "--",
+            bodies["template"], SECRET, str(per_thread), fixtures.CALL_ID_MARK]
+    log("end to end: %d end-of-call reports of %s, %d workers, batch %d" % (
+        n, fmt_bytes(os.path.getsize(bodies["template"])), WORKERS, WORKER_BATCH))
+    roots = {"ingest": ingest.pid, "redis": redis.proc.pid, "postgres": pg.pid()}
+    roots.update({w.name: w.pid for w in workers})
+    meter = CpuMeter(roots)
+    t0 = meter.t0
+    wrk = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           cwd=ROOT, start_new_session=True)
+    CLEANUP.add("wrk", lambda: wrk.poll() is None and (wrk.kill(), wrk.wait()))
+    deadline = t0 + E2E_TIMEOUT
+    t_posted = t_done = None
+    done_rows = 0
+    progress, last_change = None, t0
+    stalled = False
+    cpu_posting = None
+    try:
+        while time.monotonic() < deadline:
+            xlen = redis.client.xlen(STREAM)
+            if t_posted is None:
+                if xlen >= n:
+                    t_posted = time.monotonic()
+                    cpu_posting = cpu_seconds(roots)
+                    wrk.send_signal(signal.SIGINT)  # every post answered; wrk prints its summary
+                elif wrk.poll() is not None:
+                    break
+            done_rows = acked()
+            if done_rows >= n:
+                t_done = time.monotonic()
+                break
+            if (xlen, done_rows) != progress:
+                progress, last_change = (xlen, done_rows), time.monotonic()
+            elif time.monotonic() - last_change > 30:
+                stalled = True  # nothing moved for 30 s: a message went missing
+                break
+            time.sleep(0.05)
+        cpu_end, m_end = cpu_seconds(roots), machine_busy()
+        if wrk.poll() is None:
+            wrk.send_signal(signal.SIGINT)
+        try:
+            out, err = wrk.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            wrk.kill()
+            out, err = wrk.communicate()
+        CLEANUP.remove("wrk")
+        post = None
+        try:
+            post = parse_wrk(subprocess.CompletedProcess(argv, 0, out, err))
+        except RuntimeError:
+            log("wrk summary missing: %s" % err[-300:])
+        res = {"messages": n, "posted_s": t_posted and t_posted - t0, "stalled": stalled,
+               "accepted": redis.client.xlen(STREAM),
+               "done_s": t_done and t_done - t0, "rows": done_rows,
+               "dead": redis.client.xlen(DEAD) if redis.client.exists(DEAD) else 0,
+               "post": post}
+        wall = (t_done or time.monotonic()) - t0
+        res["cpu"] = {k: (cpu_end[k] - meter.c0.get(k, 0.0)) / wall for k in cpu_end}
+        res["cpu"]["wrk"] = (meter._children() - meter.r0) / wall
+        res["cpu"] = meter.add_other(res["cpu"], wall, m_end)
+        if cpu_posting:
+            ph = t_posted - t0
+            res["cpu_posting"] = {k: (cpu_posting[k] - meter.c0.get(k, 0.0)) / ph
+                                  for k in cpu_posting}
+            if t_done:
+                res["cpu_draining"] = {k: (cpu_end[k] - cpu_posting.get(k, 0.0)) /
+                                       (t_done - t_posted) for k in cpu_end}
+        res["rows"] = pg.sql("switchboard", "SELECT count(*) FROM call_events")[0][0]
+        res["unrouted"] = pg.sql("switchboard", "SELECT count(*) FROM unrouted_messages")[0][0]
+        res["calls"] = pg.sql("switchboard", "SELECT count(*) FROM calls")[0][0]
+        if t_done:
+            res["rps"] = n / (t_done - t0)
+        if t_posted:
+            res["ingest_rps"] = n / (t_posted - t0)
+        res["worker_hwm_kib"] = [vm_hwm_kib(w.pid) for w in workers]
+        res["worker_exit"] = [stop(w) for w in workers]
+    finally:
+        for w in workers:
+            stop(w)
+    R["e2e"] = res
+    log("end to end: %s" % (
+        "%d rows in %.1f s: %s events/s (all posted after %.1f s)" % (
+            n, res["done_s"], fmt_int(res["rps"]), res["posted_s"]) if t_done else
+        "%s after %d s with %d of %d rows (%d accepted by ingest)" % (
+            "stalled" if stalled else "timed out", time.monotonic() - t0, done_rows, n,
+            res["accepted"])))
+
+
+# ---------------------------------------------------------------------------------------------
+# The table
+
+SIZE_LABEL = {"small": "0.8 KB", "report": "7.9 KB", "large": "64 KB"}
+
+
+def fmt_int(x):
+    return "{:,}".format(int(round(x))) if x is not None else "n/a"
+
+
+def fmt_bytes(n):
+    return "%.1f KB" % (n / 1000.0) if n < 10000 else "%d KB" % round(n / 1024.0)
+
+
+def get(key, field="rps"):
+    v = R.get(key)
+    return v.get(field) if isinstance(v, dict) else None
+
+
+def rate(key, unit="req/s"):
+    v = get(key)
+    if v is None:
+        return "not run"
+    s = "%s %s" % (fmt_int(v), unit)
+    if get(key, "p99_ms") is not None:
+        s += ", p99 %.2f ms" % get(key, "p99_ms")
+    bad = (get(key, "errors") or 0) + (get(key, "non2xx") or 0)
+    if bad:
+        s += " (%d failed)" % bad
+    return s
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def verdict(ok):
+    return "n/a" if ok is None else ("**yes**" if ok else "**no**")
+
+
+def table():
+    rows = []
+
+    def row(what, result, floor="", r=None, target="", ok=None, cpu=None):
+        rows.append((what, result, floor, "%.2f" % r if r is not None else "",
+                     target, verdict(ok) if target else "", fmt_cpu(cpu)))
+
+    # Floors
+    for key, what, unit in (
+            ("nginx_small", "nginx `return 200`, POST 0.8 KB", "req/s"),
+            ("nginx_large", "nginx `return 200`, POST 64 KB", "req/s"),
+            ("xadd_report", "redis-benchmark XADD 7.9 KB, AOF everysec", "ops/s"),
+            ("xadd_large", "redis-benchmark XADD 64 KB, AOF everysec", "ops/s"),
+            ("pg_row", "Postgres upsert 7.9 KB rows, per-row autocommit", "rows/s"),
+            ("pg_batch", "Postgres upsert 7.9 KB rows, batches of 1,000", "rows/s"),
+            ("pg_copy", "Postgres COPY 7.9 KB rows, 1,000 per transaction", "rows/s"),
+            ("pg_batch_large", "Postgres upsert 64 KB rows, batches of 100", "rows/s")):
+        row(what, rate(key, unit), "floor", cpu=get(key, "cpu"))
+    # Ingest
+    r = ratio(get("ingest_small"), get("nginx_small"))
+    row("ingest, POST 0.8 KB (status-update)", rate("ingest_small"), "nginx 0.8 KB", r,
+        ">= 0.60", None if r is None else r >= 0.60, get("ingest_small", "cpu"))
+    p99 = get("ingest_small", "p99_ms")
+    row("ingest, POST 0.8 KB: p99", "%.2f ms" % p99 if p99 is not None else "not run",
+        "nginx p99 %.2f ms" % get("nginx_small", "p99_ms") if get("nginx_small") else "",
+        ratio(p99, get("nginx_small", "p99_ms")), "< 5 ms",
+        None if p99 is None else p99 < 5.0)
+    r = ratio(get("ingest_report"), get("xadd_report"))
+    row("ingest, POST 7.9 KB (end-of-call-report)", rate("ingest_report"),
+        "XADD 7.9 KB", r, cpu=get("ingest_report", "cpu"))
+    r = ratio(get("ingest_large"), get("xadd_large"))
+    row("ingest, POST 64 KB (end-of-call-report)", rate("ingest_large"), "XADD 64 KB", r,
+        ">= 2.00", None if r is None else r >= 2.0, get("ingest_large", "cpu"))
+    r = ratio(get("ingest_large"), get("nginx_large"))
+    row("ingest, POST 64 KB, against nginx", rate("ingest_large"), "nginx 64 KB", r)
+    # End to end
+    e = R.get("e2e")
+    if e:
+        if e.get("rps"):
+            res = "%s events/s (%s messages in %.1f s)" % (fmt_int(e["rps"]),
+                                                           fmt_int(e["messages"]), e["done_s"])
+        else:
+            res = "%s: %s of %s rows committed (%s accepted)" % (
+                "stalled" if e.get("stalled") else "timed out after %d s" % E2E_TIMEOUT,
+                fmt_int(e["rows"]), fmt_int(e["messages"]), fmt_int(e.get("accepted")))
+        if e.get("dead") or e.get("unrouted"):
+            res += " (%d dead-lettered, %d unrouted)" % (e["dead"], e["unrouted"])
+        r = ratio(e.get("rps"), get("pg_batch"))
+        row("end to end: 7.9 KB reports posted until committed, %d workers, batch %d"
+            % (WORKERS, WORKER_BATCH), res, "Postgres batches of 1,000", r, ">= 0.80",
+            None if r is None else r >= 0.80, e.get("cpu"))
+        if e.get("ingest_rps"):
+            row("end to end: ingest side (all posts answered)",
+                "%s req/s in %.1f s%s" % (
+                    fmt_int(e["ingest_rps"]), e["posted_s"],
+                    ", p99 %.2f ms" % e["post"]["p99_ms"] if e.get("post") else ""),
+                "XADD 7.9 KB", ratio(e["ingest_rps"], get("xadd_report")),
+                cpu=e.get("cpu_posting"))
+    else:
+        row("end to end", "not run", "Postgres batches of 1,000", None, ">= 0.80", None)
+    # Memory
+    hwm = R.get("ingest_hwm_kib")
+    row("peak RSS of ingest (VmHWM, after every load)",
+        "%.1f MiB" % (hwm / 1024.0) if hwm else "not run", "", None, "< 32 MiB",
+        None if not hwm else hwm < 32 * 1024)
+    for i, w in enumerate((e or {}).get("worker_hwm_kib") or []):
+        row("peak RSS of worker %d (VmHWM, after the end-to-end run)" % (i + 1),
+            "%.1f MiB" % (w / 1024.0) if w else "n/a", "", None, "< 64 MiB",
+            None if not w else w < 64 * 1024)
+    for key in ("report", "large"):
+        m = R.get("mem_" + key)
+        if not m:
+            continue
+        row("Redis bytes per retained %s entry (enc=%s)" % (SIZE_LABEL[key], m["enc"]),
+            "%s B in memory, %s B of AOF" % (fmt_int(m["mem_ingest"]), fmt_int(m["aof_ingest"])),
+            "%s B / %s B raw" % (fmt_int(m["mem_raw"]), fmt_int(m["aof_raw"])),
+            ratio(m["mem_ingest"], m["mem_raw"]))
+    out = ["| measurement | result | floor (same run) | ratio | target | met "
+           "| CPU, cores busy (of %d) |" % os.cpu_count(),
+           "|---|---|---|---|---|---|---|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def header():
+    model = ""
+    try:
+        model = next((l.split(":", 1)[1].strip() for l in subprocess.run(
+            ["lscpu"], capture_output=True, text=True).stdout.splitlines()
+            if l.startswith("Model name")), "")
+    except OSError:
+        pass
+    with open("/proc/meminfo") as f:
+        mem = int(f.readline().split()[1]) / 1024.0 / 1024.0
+    return ("Machine: %d CPUs (%s), %.1f GiB RAM. wrk -t%d -c%d, %d s per run, median of %d "
+            "run(s); Postgres variants %d s each; end to end %s messages." % (
+                os.cpu_count(), model or "unknown CPU", mem, THREADS, CONNS, SECONDS, RUNS,
+                PG_SECONDS, fmt_int(int(math.ceil(E2E / float(THREADS))) * THREADS)))
+
+
+# ---------------------------------------------------------------------------------------------
+
+def main():
+    preflight()
+    started = time.monotonic()
+    tmp = tempfile.mkdtemp(prefix="switchboard-bench-")
+    os.chmod(tmp, 0o755)
+    log("temporary folder %s%s" % (tmp, " (kept)" if KEEP else ""))
+    failed = None
+    try:
+        fx = os.path.join(tmp, "fixtures")
+        os.makedirs(fx)
+        bodies = fixtures.write_all(fx)
+        if want("nginx"):
+            nginx_floor(tmp, bodies)
+        redis = ingest = pg = None
+        if want("redis") or want("ingest") or want("memory") or want("e2e"):
+            redis = Redis(tmp)
+        if want("redis"):
+            R["xadd_report"] = redis_benchmark_xadd(redis, bodies["report"], SECONDS)
+            R["xadd_large"] = redis_benchmark_xadd(redis, bodies["large"], SECONDS)
+        if want("ingest") or want("memory") or want("e2e"):
+            ingest = start_ingest(tmp, redis)
+        if want("ingest"):
+            ingest_loads(ingest, redis, bodies)
+        if want("memory"):
+            R["mem_report"] = entry_bytes(ingest, redis, bodies["report"], 2000)
+            R["mem_large"] = entry_bytes(ingest, redis, bodies["large"], 400)
+            log("bytes per entry: %s" % json.dumps({k: R[k] for k in ("mem_report",
+                                                                        "mem_large")}))
+        if want("postgres") or want("e2e"):
+            pg = Postgres(tmp)
+            prepare_db(pg, redis.url if redis else "redis://127.0.0.1:1/0", "floor")
+            prepare_db(pg, redis.url if redis else "redis://127.0.0.1:1/0", "switchboard")
+        if want("postgres"):
+            pg_floors(pg, bodies)
+        if want("e2e"):
+            end_to_end(tmp, ingest, redis, pg, bodies)
+        if ingest is not None:
+            R["ingest_hwm_kib"] = vm_hwm_kib(ingest.pid)
+            R["ingest_exit"] = stop(ingest)
+    except KeyboardInterrupt:
+        failed = "interrupted"
+    except Exception as e:  # report, clean up, exit non-zero
+        failed = "%s: %s" % (type(e).__name__, e)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        CLEANUP.run()
+        if KEEP:
+            log("logs kept in %s" % tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    elapsed = time.monotonic() - started
+    text = "%s\n\n%s\n\n%s" % (header(), table(),
+                               "Took %d s.%s" % (elapsed, "" if not failed else
+                                                 " FAILED: " + failed))
+    os.makedirs(OUT, exist_ok=True)
+    with open(os.path.join(OUT, "results.md"), "w") as f:
+        f.write(text + "\n")
+    with open(os.path.join(OUT, "results.json"), "w") as f:
+        json.dump(R, f, indent=1, default=str)
+    print(text)
+    if failed:
+        log(failed)
+        sys.exit(1)
+
+
+def on_signal(signum, frame):
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    # Also SIGINT: a shell that started us in the background may have set it to be ignored.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    main()
