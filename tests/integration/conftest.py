@@ -17,27 +17,14 @@ import psycopg2
 import pytest
 import redis as redislib
 
+from netutil import free_port, wait_until  # noqa: F401 (tests import them from here)
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.path.join(ROOT, os.environ.get("BIN", "bin"))
 SECRET = "test-secret-0123456789"
 STREAM = "switchboard:webhooks"
 DEAD = "switchboard:webhooks:dead"
 GROUP = "workers"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(pred, timeout, what):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
 
 
 def pg_bindir():
