@@ -56,7 +56,8 @@ static const struct cfg_def cfg_defs[] = {
     {"INGEST_LISTEN", CFG_LISTEN, CFG_INGEST, "127.0.0.1:8080", 1, 0, F(listen),
      "address and port the HTTP listener binds, host:port"},
     {"INGEST_THREADS", CFG_INT, CFG_INGEST, "128", 1, 1024, F(threads),
-     "HTTP worker threads, each serving one connection at a time (their XADDs share one pipelined Redis connection)"},
+     "HTTP worker threads, each serving one connection at a time (their XADDs share one pipelined "
+     "Redis connection)"},
     {"INGEST_MAX_BODY", CFG_SIZE, CFG_INGEST, "16MiB", 1024, 1LL << 30, F(max_body),
      "largest accepted body; larger ones get 413 (units: k, M, G, KiB, MiB, GiB)"},
     {"INGEST_REQUEST_TIMEOUT_MS", CFG_INT, CFG_INGEST, "10000", 100, 600000, F(request_timeout_ms),
