@@ -1,15 +1,23 @@
 /* PostgreSQL writes: routing look-ups, call upserts, events and parked messages. */
 #include "sink.h"
 
+#include "orgcache.h"
+#include "util.h"
+
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* Routing facts cached per connection: enough for every phone number, assistant and
+ * organization a few batches touch. */
+#define SINK_CACHE_SLOTS 8192
+
 struct sink {
 	PGconn *conn;
-	int piped;      /* in pipeline mode: run() sends without waiting */
-	size_t pending; /* commands sent in pipeline mode whose results are unread */
+	struct orgcache *cache; /* routing facts of recent batches */
+	int piped;              /* in pipeline mode: run() sends without waiting */
+	size_t pending;         /* commands sent in pipeline mode whose results are unread */
 };
 
 struct stmt {
@@ -122,7 +130,12 @@ struct sink *sink_open(const char *conninfo, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	s->cache = orgcache_new(SINK_CACHE_SLOTS);
 	s->conn = PQconnectdb(conninfo);
+	if (s->cache == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	if (PQstatus(s->conn) != CONNECTION_OK) {
 		pg_err(err, errlen, "connect", PQerrorMessage(s->conn));
 		goto fail;
@@ -149,6 +162,7 @@ void sink_close(struct sink *s)
 	if (s == NULL)
 		return;
 	PQfinish(s->conn);
+	orgcache_free(s->cache);
 	free(s);
 }
 
@@ -261,14 +275,20 @@ static const char *cell(const PGresult *r, int col)
 	return PQgetisnull(r, 0, col) ? NULL : PQgetvalue(r, 0, col);
 }
 
+/* The facts in a look-up's result (strings borrowed from it). */
+static void facts_of(const PGresult *res, struct route_facts *f)
+{
+	f->phone_org = cell(res, 0);
+	f->meta_org_exists = cell(res, 1) != NULL && cell(res, 1)[0] == 't';
+	f->assistant_org = cell(res, 2);
+}
+
 /* Routes m by the facts looked up for it (rr's organization borrows from facts). */
 static void route_by(const PGresult *facts, const struct vapi_msg *m, struct route_result *rr)
 {
 	struct route_facts f;
 
-	f.phone_org = cell(facts, 0);
-	f.meta_org_exists = cell(facts, 1) != NULL && cell(facts, 1)[0] == 't';
-	f.assistant_org = cell(facts, 2);
+	facts_of(facts, &f);
 	route_resolve(m, &f, rr);
 }
 
@@ -340,6 +360,13 @@ enum sink_status sink_route(struct sink *s, const struct vapi_msg *m, char *org,
 	return SINK_OK;
 }
 
+/* The routing facts of one item of a batch: from the cache, or from its look-up. */
+struct item_facts {
+	PGresult *res;        /* the look-up's result, when one was sent */
+	struct route_facts f; /* borrowed from res, or copied from the cache */
+	int cached;           /* f came from the cache (its strings are owned) */
+};
+
 /* Pipeline bookkeeping: the first failure wins; later results are only drained. */
 struct pipe {
 	struct sink *s;
@@ -377,7 +404,8 @@ static PGresult *take(struct pipe *p)
 
 /* Marks the end of what was sent and reads every result up to it (keeping the look-ups of
  * live items in facts when facts is not NULL). */
-static void sync_and_read(struct pipe *p, struct sink_item **items, size_t n, PGresult **facts)
+static void sync_and_read(struct pipe *p, struct sink_item **items, size_t n,
+                          struct item_facts *facts)
 {
 	PGresult *r;
 
@@ -389,8 +417,8 @@ static void sync_and_read(struct pipe *p, struct sink_item **items, size_t n, PG
 	if (facts != NULL) {
 		PQclear(take(p)); /* BEGIN */
 		for (size_t i = 0; i < n; i++)
-			if (!items[i]->dead && !items[i]->skip)
-				facts[i] = take(p);
+			if (!items[i]->dead && !items[i]->skip && !facts[i].cached)
+				facts[i].res = take(p);
 	}
 	while (p->s->pending > 0)
 		PQclear(take(p));
@@ -412,24 +440,55 @@ static enum sink_status send_sql(struct sink *s, const char *sql, char *err, siz
 	return SINK_OK;
 }
 
-/* Two pipelined round trips for the whole batch: BEGIN and every routing look-up; then
- * every write and COMMIT. */
-static void write_piped(struct pipe *p, struct sink_item **items, size_t n, PGresult **facts)
+static bool live(const struct sink_item *it)
+{
+	return !it->dead && !it->skip;
+}
+
+/* Phase one: BEGIN and the routing look-ups the cache cannot answer. */
+static void look_up_all(struct pipe *p, struct sink_item **items, size_t n,
+                        struct item_facts *facts, int64_t now)
 {
 	struct sink *s = p->s;
 
 	p->rc = send_sql(s, "BEGIN", p->err, p->errlen);
-	for (size_t i = 0; p->rc == SINK_OK && i < n; i++)
-		if (!items[i]->dead && !items[i]->skip)
-			p->rc = look_up(s, &items[i]->msg, NULL, p->err, p->errlen);
+	for (size_t i = 0; p->rc == SINK_OK && i < n; i++) {
+		const struct vapi_msg *m = &items[i]->msg;
+
+		if (!live(items[i]))
+			continue;
+		facts[i].cached = orgcache_get(s->cache, m->phone_number_id, m->meta_org_id,
+		                               m->assistant_id, now, &facts[i].f);
+		if (!facts[i].cached)
+			p->rc = look_up(s, m, NULL, p->err, p->errlen);
+	}
 	sync_and_read(p, items, n, facts);
+	for (size_t i = 0; p->rc == SINK_OK && i < n; i++) {
+		const struct vapi_msg *m = &items[i]->msg;
+
+		if (!live(items[i]) || facts[i].cached)
+			continue;
+		facts_of(facts[i].res, &facts[i].f);
+		orgcache_put(s->cache, m->phone_number_id, m->meta_org_id, m->assistant_id,
+		             &facts[i].f, now);
+	}
+}
+
+/* Two pipelined round trips for the whole batch: BEGIN and the routing look-ups; then every
+ * write and COMMIT. */
+static void write_piped(struct pipe *p, struct sink_item **items, size_t n,
+                        struct item_facts *facts)
+{
+	struct sink *s = p->s;
+
+	look_up_all(p, items, n, facts, util_mono_ms());
 	for (size_t i = 0; p->rc == SINK_OK && i < n; i++) {
 		struct route_result rr;
 
-		if (items[i]->dead || items[i]->skip)
+		if (!live(items[i]))
 			continue;
 		items[i]->unrouted = false;
-		route_by(facts[i], &items[i]->msg, &rr);
+		route_resolve(&items[i]->msg, &facts[i].f, &rr);
 		p->rc = act(s, items[i], &rr, p->err, p->errlen);
 	}
 	if (p->rc == SINK_OK)
@@ -442,7 +501,7 @@ enum sink_status sink_write(struct sink *s, struct sink_item **items, size_t n, 
                             size_t errlen)
 {
 	struct pipe p = {s, SINK_OK, err, errlen};
-	PGresult **facts = calloc(n, sizeof(*facts));
+	struct item_facts *facts = calloc(n, sizeof(*facts));
 
 	if (facts == NULL || PQenterPipelineMode(s->conn) != 1) {
 		pg_err(err, errlen, "pipeline", facts ? PQerrorMessage(s->conn) : "out of memory");
@@ -452,8 +511,11 @@ enum sink_status sink_write(struct sink *s, struct sink_item **items, size_t n, 
 	s->piped = 1;
 	s->pending = 0;
 	write_piped(&p, items, n, facts);
-	for (size_t i = 0; i < n; i++)
-		PQclear(facts[i]);
+	for (size_t i = 0; i < n; i++) {
+		PQclear(facts[i].res);
+		if (facts[i].cached)
+			orgcache_facts_free(&facts[i].f);
+	}
 	free(facts);
 	s->piped = 0;
 	if (!PQexitPipelineMode(s->conn) && p.rc == SINK_OK) {
