@@ -1,15 +1,11 @@
 """Fixtures that run real redis-server and PostgreSQL in a temporary folder on free loopback
 ports, and our real binaries against them. Everything started here is stopped by PID."""
 
-import glob
 import os
-import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import time
 import json
 import http.client
 
@@ -17,7 +13,7 @@ import psycopg2
 import pytest
 import redis as redislib
 
-from netutil import free_port, wait_until  # noqa: F401 (tests import them from here)
+from netutil import PgCluster, free_port, pg_bindir, wait_until  # noqa: F401 (tests import them here)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.path.join(ROOT, os.environ.get("BIN", "bin"))
@@ -25,13 +21,6 @@ SECRET = "test-secret-0123456789"
 STREAM = "switchboard:webhooks"
 DEAD = "switchboard:webhooks:dead"
 GROUP = "workers"
-
-
-def pg_bindir():
-    dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"),
-                  key=lambda d: int(d.split("/")[-2]))
-    assert dirs, "PostgreSQL server binaries not found (apt-get install postgresql)"
-    return dirs[-1]
 
 
 class Proc:
@@ -102,52 +91,26 @@ class RedisServer:
         return "redis://127.0.0.1:%d/0" % self.port
 
 
-class PostgresServer:
+class PostgresServer(PgCluster):
+    # fsync off only skips flushes to the disk; commits still reach the kernel before they
+    # are confirmed (synchronous_commit stays on), so a killed server loses nothing that a
+    # worker acknowledged.
+    SETTINGS = "-c fsync=off -c full_page_writes=off"
+
     def __init__(self, tmp):
-        self.bindir = pg_bindir()
-        self.dir = os.path.join(tmp, "pg")
-        self.port = free_port()
-        self.as_root = os.geteuid() == 0
-        os.makedirs(self.dir)
-        if self.as_root:
-            # initdb refuses to run as root: the cluster belongs to the postgres user.
-            pw = pwd.getpwnam("postgres")
-            os.chmod(tmp, 0o755)
-            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
-        self.data = os.path.join(self.dir, "data")
-        self.run("initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                 "--no-sync", "--locale=C")
+        super().__init__(tmp, self.SETTINGS)
         self.start()
         conn = self.connect("postgres")
         conn.autocommit = True
         conn.cursor().execute("CREATE DATABASE switchboard")
         conn.close()
 
-    def run(self, tool, *args):
-        argv = [os.path.join(self.bindir, tool)] + list(args)
-        if self.as_root:
-            argv = ["runuser", "-u", "postgres", "--"] + argv
-        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                       cwd="/")
-
-    def start(self):
-        # fsync off only skips flushes to the disk; commits still reach the kernel before
-        # they are confirmed (synchronous_commit stays on), so a killed server loses
-        # nothing that a worker acknowledged.
-        opts = "-p %d -k '' -c listen_addresses=127.0.0.1 -c fsync=off " \
-               "-c full_page_writes=off" % self.port
-        self.run("pg_ctl", "-D", self.data, "-o", opts, "-l",
-                 os.path.join(self.dir, "server.log"), "-w", "-t", "30", "start")
-
-    def stop(self, mode="fast"):
-        self.run("pg_ctl", "-D", self.data, "-m", mode, "-w", "-t", "30", "stop")
-
     def connect(self, db="switchboard"):
         return psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", dbname=db)
 
     @property
     def url(self):
-        return "postgresql://postgres@127.0.0.1:%d/switchboard" % self.port
+        return self.dsn("switchboard")
 
 
 @pytest.fixture(scope="session")

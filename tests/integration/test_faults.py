@@ -8,7 +8,7 @@ import threading
 import time
 import http.client
 
-from conftest import DEAD, SECRET, body, query, seed, wait_until
+from conftest import DEAD, SECRET, body, query, seed
 from test_pipeline import ASSISTANTS, ORGS, PHONES, Call
 
 N_CALLS = 3960          # five messages each: 19,800 valid messages

@@ -7,7 +7,7 @@ import http.client
 import json
 import random
 
-from conftest import DEAD, GROUP, SECRET, STREAM, body, query, seed
+from conftest import DEAD, SECRET, STREAM, body, query, seed
 
 ORGS = ["org_a", "org_b", "org_c", "org_d"]
 PHONES = [("pn_%04d" % i, ORGS[i % 4]) for i in range(8)]

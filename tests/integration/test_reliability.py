@@ -2,7 +2,6 @@
 retention, and the operator commands (drain, replay, status, dlq)."""
 
 import json
-import signal
 import time
 import urllib.request
 

@@ -8,7 +8,6 @@ import socket
 import struct
 import threading
 import time
-import urllib.request
 
 from conftest import STREAM, body, query, seed, wait_until
 
