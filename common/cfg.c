@@ -73,6 +73,9 @@ static const struct cfg_def cfg_defs[] = {
      "largest spool; when full, requests Redis cannot take get 503"},
     {"INGEST_COMPRESS_MIN", CFG_SIZE, CFG_INGEST, "2KiB", 0, 1LL << 30, F(compress_min),
      "bodies this large or larger are stored zstd-compressed in the stream; 0 turns it off"},
+    {"INGEST_WAIT_AOF", CFG_BOOL, CFG_INGEST, "false", 0, 0, F(wait_aof),
+     "answer 200 only once Redis has fsynced the entry to its append-only file (WAITAOF, "
+     "Redis 7.2+; an older Redis logs an error and is used without it)"},
     {"WEBHOOK_SECRET", CFG_STR, CFG_INGEST, NULL, 0, 0, F(secret),
      "shared secret Vapi sends in WEBHOOK_SECRET_HEADER (one of the three credentials, "
      "or INGEST_AUTH_DISABLED=true, is required)"},

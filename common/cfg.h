@@ -44,6 +44,7 @@ struct cfg {
 	char *spool_dir;              /* INGEST_SPOOL_DIR */
 	long long spool_max;          /* INGEST_SPOOL_MAX, bytes */
 	long long compress_min;       /* INGEST_COMPRESS_MIN, bytes, 0: off */
+	bool wait_aof;                /* INGEST_WAIT_AOF */
 	/* worker */
 	char *database_url;       /* DATABASE_URL */
 	long long batch;          /* WORKER_BATCH */

@@ -257,8 +257,8 @@ struct enqueuer *enqueuer_start(const struct cfg *c, char *err, size_t errlen)
 	if (spool_entries(q->spool, NULL) > 0)
 		log_warn("spool holds %lld entries from an earlier run: re-driving them",
 		         spool_entries(q->spool, NULL));
-	q->xb = xbatch_start(&q->addr, (int)c->redis_timeout_ms, c->stream, on_redis_down, q, why,
-	                     sizeof(why));
+	q->xb = xbatch_start(&q->addr, (int)c->redis_timeout_ms, c->stream, c->wait_aof,
+	                     on_redis_down, q, why, sizeof(why));
 	if (q->xb == NULL) {
 		snprintf(err, errlen, "%s", why);
 		goto fail;

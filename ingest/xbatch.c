@@ -29,6 +29,9 @@ struct xbatch {
 	char stream[256];
 	xbatch_down_fn down;
 	void *down_arg;
+	int wait_aof;        /* INGEST_WAIT_AOF: acknowledge only once Redis fsynced the AOF */
+	int wait_aof_ok;     /* this connection's Redis has WAITAOF */
+	int warned;          /* said once that it has not */
 	redisContext *redis; /* used by the batch thread only */
 };
 
@@ -54,34 +57,107 @@ static void finish(struct xbatch *b, struct xreq *r, int rc, const char *why)
 	pthread_mutex_unlock(&b->lock);
 }
 
-/* Sends the list and hands out the replies in order. Returns the first request left
- * without a reply when the connection failed (the connection is then closed), or NULL. */
+/* Reads the XADD reply of r. Returns 0, or -1 when the connection failed. With defer, the
+ * outcome is only recorded (finished after WAITAOF); else r is finished now. */
+static int take_reply(struct xbatch *b, struct xreq *r, int defer)
+{
+	redisReply *reply = NULL;
+	int rc;
+
+	if (redisGetReply(b->redis, (void **)&reply) != REDIS_OK)
+		return -1;
+	rc = reply->type == REDIS_REPLY_STRING ? 0 : -1;
+	if (rc == 0)
+		snprintf(r->id, sizeof(r->id), "%s", reply->str);
+	else
+		snprintf(r->err, sizeof(r->err), "%s",
+		         reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+	freeReplyObject(reply);
+	if (defer)
+		r->rc = rc;
+	else
+		finish(b, r, rc, NULL);
+	return 0;
+}
+
+/* Appends WAITAOF 1 0 <timeout> after the batch: one fsync wait covers all its entries. */
+static void append_waitaof(struct xbatch *b)
+{
+	char timeout[24];
+	const char *argv[] = {"WAITAOF", "1", "0", timeout};
+
+	snprintf(timeout, sizeof(timeout), "%d", b->timeout_ms);
+	redisAppendCommandArgv(b->redis, 4, argv, NULL);
+}
+
+/* Reads WAITAOF's reply: 1 when the local AOF holds the batch on disk, 0 when not, -1 when
+ * the connection failed. */
+static int take_waitaof(struct xbatch *b)
+{
+	redisReply *reply = NULL;
+	int ok;
+
+	if (redisGetReply(b->redis, (void **)&reply) != REDIS_OK)
+		return -1;
+	ok = reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1 &&
+	     reply->element[0]->type == REDIS_REPLY_INTEGER && reply->element[0]->integer >= 1;
+	freeReplyObject(reply);
+	return ok;
+}
+
+static void drop_connection(struct xbatch *b)
+{
+	log_warn("redis: %s; reconnecting", b->redis->errstr);
+	redisFree(b->redis);
+	b->redis = NULL;
+}
+
+/* Sends the list and hands out the replies in order, each request woken as soon as its own
+ * reply is in (with WAITAOF, once the batch is on disk). Returns the first request left
+ * without an answer when the connection failed (the connection is then closed), or NULL. */
 static struct xreq *send_list(struct xbatch *b, struct xreq *list)
 {
-	struct xreq *r = list, *next;
+	int defer = b->wait_aof_ok, synced;
+	struct xreq *r, *next;
 
 	for (struct xreq *q = list; q != NULL; q = q->next)
 		append(b, q);
-	for (; r != NULL; r = next) {
-		redisReply *reply = NULL;
-
+	if (defer)
+		append_waitaof(b);
+	for (r = list; r != NULL; r = next) {
 		next = r->next; /* r may be gone once finished */
-		if (redisGetReply(b->redis, (void **)&reply) != REDIS_OK) {
-			log_warn("redis: %s; reconnecting", b->redis->errstr);
-			redisFree(b->redis);
-			b->redis = NULL;
-			return r;
+		if (take_reply(b, r, defer) != 0) {
+			drop_connection(b);
+			return defer ? list : r; /* deferred ones are all still unanswered */
 		}
-		if (reply->type == REDIS_REPLY_STRING) {
-			snprintf(r->id, sizeof(r->id), "%s", reply->str);
-			finish(b, r, 0, NULL);
-		} else {
-			finish(b, r, -1,
-			       reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
-		}
-		freeReplyObject(reply);
+	}
+	if (!defer)
+		return NULL;
+	synced = take_waitaof(b);
+	if (synced < 0) {
+		drop_connection(b);
+		return list;
+	}
+	for (r = list; r != NULL; r = next) {
+		next = r->next;
+		if (r->rc == 0 && !synced)
+			finish(b, r, -1, "WAITAOF: the entry did not reach the disk in time");
+		else
+			finish(b, r, r->rc, NULL);
 	}
 	return NULL;
+}
+
+/* Whether this Redis knows WAITAOF (7.2 and later). */
+static int has_waitaof(redisContext *c)
+{
+	const char *argv[] = {"COMMAND", "INFO", "WAITAOF"};
+	redisReply *r = redisconn_cmdv(c, 3, argv);
+	int yes = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+	          r->element[0]->type == REDIS_REPLY_ARRAY;
+
+	freeReplyObject(r);
+	return yes;
 }
 
 static int connect_redis(struct xbatch *b, char *why, size_t n)
@@ -91,7 +167,16 @@ static int connect_redis(struct xbatch *b, char *why, size_t n)
 	b->redis = redisconn_open(&b->addr, b->timeout_ms, why, n);
 	if (b->redis == NULL && b->down != NULL)
 		b->down(b->down_arg);
-	return b->redis != NULL ? 0 : -1;
+	if (b->redis == NULL)
+		return -1;
+	b->wait_aof_ok = b->wait_aof && has_waitaof(b->redis);
+	if (b->wait_aof && !b->wait_aof_ok && !b->warned) {
+		log_error(
+		    "INGEST_WAIT_AOF=true, but this Redis has no WAITAOF (it needs 7.2 or "
+		    "later): acknowledging once the XADD is confirmed, as without the setting");
+		b->warned = 1;
+	}
+	return 0;
 }
 
 static void fail_all(struct xbatch *b, struct xreq *r, const char *why)
@@ -144,7 +229,8 @@ static void *batch_main(void *arg)
 }
 
 struct xbatch *xbatch_start(const struct redis_addr *addr, int timeout_ms, const char *stream,
-                            xbatch_down_fn down, void *down_arg, char *err, size_t errlen)
+                            int wait_aof, xbatch_down_fn down, void *down_arg, char *err,
+                            size_t errlen)
 {
 	struct xbatch *b = calloc(1, sizeof(*b));
 
@@ -159,6 +245,7 @@ struct xbatch *xbatch_start(const struct redis_addr *addr, int timeout_ms, const
 	snprintf(b->stream, sizeof(b->stream), "%s", stream);
 	b->down = down;
 	b->down_arg = down_arg;
+	b->wait_aof = wait_aof;
 	if (pthread_create(&b->thread, NULL, batch_main, b) != 0) {
 		snprintf(err, errlen, "cannot start the Redis batch thread");
 		xbatch_stop(b);

@@ -15,11 +15,14 @@ struct xbatch; /* opaque */
 /* Called (by the batch thread) when a connect fails, to open the caller's breaker. */
 typedef void (*xbatch_down_fn)(void *arg);
 
-/* Starts the batch thread for stream on addr. down (may be NULL) is told of failed
- * connects. Returns the batcher, or NULL with the reason in err. */
+/* Starts the batch thread for stream on addr. With wait_aof, a batch is acknowledged only
+ * once WAITAOF says the local append-only file holds it on disk (where the server has
+ * WAITAOF; without it, an error is logged and entries are acknowledged on the XADD). down
+ * (may be NULL) is told of failed connects. Returns the batcher, or NULL with the reason in
+ * err. */
 struct xbatch *xbatch_start(const struct redis_addr *addr, int timeout_ms, const char *stream,
-                            xbatch_down_fn down, void *down_arg, char *err, size_t errlen)
-    __attribute__((warn_unused_result));
+                            int wait_aof, xbatch_down_fn down, void *down_arg, char *err,
+                            size_t errlen) __attribute__((warn_unused_result));
 
 /* Stops the thread (failing anything still queued) and frees b (NULL-safe). */
 void xbatch_stop(struct xbatch *b);

@@ -161,3 +161,15 @@ def test_large_bodies_are_compressed_and_decoded_everywhere(stack):
     stack.wait_drained(30)
     dead = stack.redis.client().xrange("switchboard:webhooks:dead")
     assert len(dead) == 1 and b"invalid JSON" in dead[0][1][b"reason"]
+
+
+def test_wait_aof_on_a_redis_without_waitaof_says_so_and_still_accepts(stack):
+    # Debian 12's Redis 7.0 has no WAITAOF (7.2+): the setting must not lose or refuse
+    # webhooks there, and must say loudly that it is not in force.
+    p = stack.start_ingest(INGEST_WAIT_AOF="true")
+    for _ in range(3):
+        assert stack.post(SAMPLE)[0] == 200
+    assert xlen(stack) == 3
+    errors = [json.loads(line) for line in p.output().splitlines() if "WAITAOF" in line]
+    assert len(errors) == 1 and errors[0]["level"] == "error"
+    assert "INGEST_WAIT_AOF" in errors[0]["msg"]

@@ -36,6 +36,8 @@ static const char *const cfg_vars[] = {
     "INGEST_REQUEST_TIMEOUT_MS",
     "INGEST_IDLE_TIMEOUT",
     "INGEST_HEADER_TIMEOUT",
+    "INGEST_WAIT_AOF",
+    "INGEST_COMPRESS_MIN",
     "INGEST_SPOOL_DIR",
     "INGEST_SPOOL_MAX",
     "WEBHOOK_SECRET",
