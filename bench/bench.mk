@@ -10,9 +10,9 @@ BENCH_PKGS := libpq jansson
 bench: all build/bench/pgfloor
 	@$(BENCH_PYTHON) bench/run.py
 
-build/bench/pgfloor: bench/pgfloor.c
+build/bench/pgfloor: bench/pgfloor.c worker/calls_sql.h
 	@mkdir -p $(@D)
 	@[ "$(V)" = 1 ] || echo "  CC      $@"
-	$(Q)$(CC) -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) \
+	$(Q)$(CC) -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) -Iworker \
 		$(shell pkg-config --cflags $(BENCH_PKGS) 2>/dev/null) -o $@ $< \
 		$(shell pkg-config --libs $(BENCH_PKGS) 2>/dev/null)

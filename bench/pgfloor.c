@@ -12,6 +12,8 @@
  * Parameters go as text, so the server parses the JSON exactly as it does for the worker. */
 #include <jansson.h>
 #include <libpq-fe.h>
+#include "calls_sql.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,27 +23,9 @@
 #define NCOLS 15
 #define ORG "org_bench"
 
-static const char *const cols =
-    "vapi_call_id, organization_id, call_type, status, customer_number, phone_number_id,"
-    " assistant_id, started_at, ended_at, ended_reason, cost, transcript, recording_url,"
-    " summary, report";
-
-static const char *const on_conflict =
-    " ON CONFLICT (vapi_call_id) DO UPDATE SET"
-    " call_type = COALESCE(c.call_type, EXCLUDED.call_type),"
-    " status = CASE WHEN switchboard_status_rank(EXCLUDED.status) >"
-    " switchboard_status_rank(c.status) THEN EXCLUDED.status ELSE c.status END,"
-    " customer_number = COALESCE(EXCLUDED.customer_number, c.customer_number),"
-    " phone_number_id = COALESCE(EXCLUDED.phone_number_id, c.phone_number_id),"
-    " assistant_id = COALESCE(EXCLUDED.assistant_id, c.assistant_id),"
-    " started_at = COALESCE(EXCLUDED.started_at, c.started_at),"
-    " ended_at = COALESCE(EXCLUDED.ended_at, c.ended_at),"
-    " ended_reason = COALESCE(EXCLUDED.ended_reason, c.ended_reason),"
-    " cost = COALESCE(EXCLUDED.cost, c.cost),"
-    " transcript = COALESCE(EXCLUDED.transcript, c.transcript),"
-    " recording_url = COALESCE(EXCLUDED.recording_url, c.recording_url),"
-    " summary = COALESCE(EXCLUDED.summary, c.summary),"
-    " report = COALESCE(EXCLUDED.report, c.report)";
+/* The worker's own column list and merge rules, so that the floor writes rows as it does. */
+static const char *const cols = CALLS_SQL_COLUMNS;
+static const char *const on_conflict = CALLS_SQL_ON_CONFLICT;
 
 /* The column values of one row, all text; [0] (the call id) is filled per row. */
 struct row {

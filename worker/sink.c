@@ -1,6 +1,7 @@
 /* PostgreSQL writes: routing look-ups, call upserts, events and parked messages. */
 #include "sink.h"
 
+#include "calls_sql.h"
 #include "orgcache.h"
 #include "util.h"
 
@@ -42,30 +43,12 @@ static const struct stmt stmts[] = {
                   " EXISTS (SELECT 1 FROM organizations WHERE id = $2),"
                   " (SELECT organization_id FROM assistants WHERE provider_assistant_id = $3)",
                   3},
-    [ST_UPSERT_CALL] =
-        {"sb_upsert_call",
-         "INSERT INTO calls AS c (vapi_call_id, organization_id, call_type, status,"
-         " customer_number, phone_number_id, assistant_id, started_at, ended_at, ended_reason,"
-         " cost, transcript, recording_url, summary, report)"
-         " VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8::float8 / 1000),"
-         " to_timestamp($9::float8 / 1000), $10, $11::numeric, $12, $13, $14,"
-         " ($15::jsonb) -> 'message')"
-         " ON CONFLICT (vapi_call_id) DO UPDATE SET"
-         " call_type = COALESCE(c.call_type, EXCLUDED.call_type),"
-         " status = CASE WHEN switchboard_status_rank(EXCLUDED.status) >"
-         " switchboard_status_rank(c.status) THEN EXCLUDED.status ELSE c.status END,"
-         " customer_number = COALESCE(EXCLUDED.customer_number, c.customer_number),"
-         " phone_number_id = COALESCE(EXCLUDED.phone_number_id, c.phone_number_id),"
-         " assistant_id = COALESCE(EXCLUDED.assistant_id, c.assistant_id),"
-         " started_at = COALESCE(EXCLUDED.started_at, c.started_at),"
-         " ended_at = COALESCE(EXCLUDED.ended_at, c.ended_at),"
-         " ended_reason = COALESCE(EXCLUDED.ended_reason, c.ended_reason),"
-         " cost = COALESCE(EXCLUDED.cost, c.cost),"
-         " transcript = COALESCE(EXCLUDED.transcript, c.transcript),"
-         " recording_url = COALESCE(EXCLUDED.recording_url, c.recording_url),"
-         " summary = COALESCE(EXCLUDED.summary, c.summary),"
-         " report = COALESCE(EXCLUDED.report, c.report)",
-         15},
+    [ST_UPSERT_CALL] = {"sb_upsert_call",
+                        "INSERT INTO calls AS c (" CALLS_SQL_COLUMNS ")"
+                        " VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8::float8 / 1000),"
+                        " to_timestamp($9::float8 / 1000), $10, $11::numeric, $12, $13, $14,"
+                        " ($15::jsonb) -> 'message')" CALLS_SQL_ON_CONFLICT,
+                        15},
     [ST_INSERT_EVENT] = {"sb_insert_event",
                          "INSERT INTO call_events (vapi_call_id, organization_id, type, status,"
                          " dedupe_key, stream_id, source, occurred_at, received_at, payload)"

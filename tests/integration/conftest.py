@@ -231,15 +231,20 @@ class Stack:
         return codes
 
 
-@pytest.fixture
-def stack(tmp_root, redis_server, pg_server):
-    redis_server.client().flushall()
-    conn = pg_server.connect("postgres")
+def reset_database(pg):
+    """Drops and re-creates the switchboard database (closing its connections)."""
+    conn = pg.connect("postgres")
     conn.autocommit = True
     cur = conn.cursor()
     cur.execute("DROP DATABASE IF EXISTS switchboard WITH (FORCE)")
     cur.execute("CREATE DATABASE switchboard")
     conn.close()
+
+
+@pytest.fixture
+def stack(tmp_root, redis_server, pg_server):
+    redis_server.client().flushall()
+    reset_database(pg_server)
     s = Stack(tmp_root, redis_server, pg_server)
     s.migrate()
     yield s

@@ -47,7 +47,8 @@ try:
 except ImportError:  # pragma: no cover
     jsonschema = None
 
-from conftest import BIN, ROOT, Proc, body, free_port, pg_bindir, query, seed, wait_until
+from conftest import (BIN, ROOT, Proc, body, free_port, pg_bindir, query, reset_database, seed,
+                      wait_until)
 
 COMPOSE = os.path.join(ROOT, "docker-compose.yml")
 ENV_EXAMPLE = os.path.join(ROOT, ".env.example")
@@ -251,15 +252,6 @@ def metric_sum(text, name, labels):
     prefix = name + labels + " "
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                if line.startswith(prefix))
-
-
-def reset_database(pg):
-    conn = pg.connect("postgres")
-    conn.autocommit = True
-    cur = conn.cursor()
-    cur.execute("DROP DATABASE IF EXISTS switchboard WITH (FORCE)")
-    cur.execute("CREATE DATABASE switchboard")
-    conn.close()
 
 
 ORG, PHONE = "org_deploy", "pn_deploy"
