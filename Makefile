@@ -39,13 +39,13 @@ endif
 
 COMMON_SRC := common/cfg.c common/log.c common/redisconn.c common/stream.c common/util.c \
 	common/metrics.c
-INGEST_SRC := ingest/main.c ingest/webhook.c ingest/auth.c ingest/enqueue.c ingest/spool.c \
-	ingest/xbatch.c
+INGEST_SRC := ingest/main.c ingest/server.c ingest/webhook.c ingest/httpreq.c ingest/xpipe.c \
+	ingest/auth.c ingest/enqueue.c ingest/spool.c
 WORKER_LIB_SRC := worker/vapi_msg.c worker/route.c worker/sink.c worker/consumer.c \
 	worker/maint.c worker/wmetrics.c worker/ops.c worker/dlq.c worker/orgcache.c \
 	worker/migrate.c
 WORKER_SRC := worker/main.c $(WORKER_LIB_SRC)
-UNIT_TESTS := test_vapi_msg test_route test_cfg test_auth test_orgcache
+UNIT_TESTS := test_vapi_msg test_route test_cfg test_auth test_orgcache test_httpreq
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
 INGEST_OBJ := $(INGEST_SRC:%.c=$(BUILD)/%.o)
@@ -64,7 +64,7 @@ all: $(EXTRA_BINS)
 $(BIN)/switchboard-ingest: $(INGEST_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(@D)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcivetweb $(LIBS_ALL)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
 
 $(BIN)/switchboard-worker: $(WORKER_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(@D)
@@ -94,6 +94,7 @@ $(BIN)/tests/test_route: $(BUILD)/tests/unit/test_route.o $(BUILD)/tests/unit/te
 	$(WORKER_LIB_OBJ) $(COMMON_OBJ)
 $(BIN)/tests/test_cfg: $(BUILD)/tests/unit/test_cfg.o $(COMMON_OBJ)
 $(BIN)/tests/test_orgcache: $(BUILD)/tests/unit/test_orgcache.o $(BUILD)/worker/orgcache.o
+$(BIN)/tests/test_httpreq: $(BUILD)/tests/unit/test_httpreq.o $(BUILD)/ingest/httpreq.o
 $(BIN)/tests/test_auth: $(BUILD)/tests/unit/test_auth.o $(BUILD)/ingest/auth.o $(COMMON_OBJ)
 $(BIN)/tests/%:
 	@mkdir -p $(@D)

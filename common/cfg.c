@@ -55,16 +55,16 @@ static const struct cfg_def cfg_defs[] = {
      "lowest level logged: debug, info, warn or error"},
     {"INGEST_LISTEN", CFG_LISTEN, CFG_INGEST, "127.0.0.1:8080", 1, 0, F(listen),
      "address and port the HTTP listener binds, host:port"},
-    {"INGEST_THREADS", CFG_INT, CFG_INGEST, "128", 1, 1024, F(threads),
-     "HTTP worker threads, each serving one connection at a time (their XADDs share one pipelined "
-     "Redis connection)"},
+    {"INGEST_THREADS", CFG_INT, CFG_INGEST, "2", 1, 1024, F(threads),
+     "event-loop threads, each serving any number of connections without blocking and pipelining "
+     "their XADDs on its own Redis connection; about one per core given to ingest"},
     {"INGEST_MAX_BODY", CFG_SIZE, CFG_INGEST, "16MiB", 1024, 1LL << 30, F(max_body),
      "largest accepted body; larger ones get 413 (units: k, M, G, KiB, MiB, GiB)"},
     {"INGEST_REQUEST_TIMEOUT_MS", CFG_INT, CFG_INGEST, "10000", 100, 600000, F(request_timeout_ms),
      "time a client has to send its whole body, milliseconds; slower ones get 408"},
     {"INGEST_HEADER_TIMEOUT", CFG_DURATION, CFG_INGEST, "1s", 100, 60000, F(header_timeout_ms),
      "time a new connection has to send its request headers, and the longest pause while a "
-     "body arrives; idle connections cannot hold threads longer"},
+     "body arrives"},
     {"INGEST_IDLE_TIMEOUT", CFG_DURATION, CFG_INGEST, "5s", 100, 600000, F(idle_timeout_ms),
      "how long an idle keep-alive connection is kept open"},
     {"INGEST_SPOOL_DIR", CFG_NAME, CFG_INGEST, "/var/lib/switchboard/spool", 0, 0, F(spool_dir),

@@ -7,7 +7,6 @@
 #include "spool.h"
 #include "stream.h"
 #include "util.h"
-#include "xbatch.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -20,6 +19,9 @@
 #define ENQ_BREAKER_MS 1000
 /* The re-drive thread looks at the spool this often. */
 #define ENQ_REDRIVE_MS 200
+/* Threads writing the spool while Redis is down: each waits for the disk, and the waits of
+ * concurrent appends share one fdatasync. */
+#define ENQ_SPOOL_WRITERS 4
 
 enum {
 	E_SPOOLED,
@@ -33,14 +35,30 @@ enum {
 	E_COUNT
 };
 
+/* A body waiting for a spool writer. */
+struct spool_job {
+	const char *body; /* borrowed until done is called */
+	size_t len;
+	int64_t received_at;
+	char rid[80];
+	enq_spooled_fn done;
+	void *tag;
+	struct spool_job *next;
+};
+
 struct enqueuer {
 	const struct cfg *cfg;
 	struct redis_addr addr;
 	struct spool *spool;
-	struct xbatch *xb; /* the pipelined XADDs of all request threads */
 	pthread_t redrive;
 	int redrive_started;
 	volatile int stop;
+	pthread_mutex_t jobs_lock;
+	pthread_cond_t jobs_cv;
+	struct spool_job *jobs, *jobs_tail; /* waiting for a writer */
+	int writers_stop;
+	pthread_t writers[ENQ_SPOOL_WRITERS];
+	int nwriters;
 	_Atomic int64_t breaker_until; /* monotonic ms; callers skip Redis before it */
 	_Atomic int spool_refused;     /* a request found the spool full; cleared as it drains */
 	struct metric m[E_COUNT];
@@ -72,11 +90,6 @@ static void redis_failed(struct enqueuer *q)
 	atomic_store(&q->breaker_until, util_mono_ms() + ENQ_BREAKER_MS);
 }
 
-static void on_redis_down(void *arg)
-{
-	redis_failed(arg);
-}
-
 static redisContext *connect_redis(struct enqueuer *q, char *err, size_t errlen)
 {
 	redisContext *c = redisconn_open(&q->addr, (int)q->cfg->redis_timeout_ms, err, errlen);
@@ -86,23 +99,31 @@ static redisContext *connect_redis(struct enqueuer *q, char *err, size_t errlen)
 	return c;
 }
 
-/* XADD through the batch thread, unless the breaker says Redis is down. */
-static int put_redis(struct enqueuer *q, const struct stream_new *e, char *id, size_t idlen)
+int enqueuer_breaker_open(struct enqueuer *q)
 {
-	char err[256];
-
-	if (util_mono_ms() < atomic_load(&q->breaker_until))
-		return -1;
-	if (xbatch_add(q->xb, e, id, idlen, err, sizeof(err)) == 0)
-		return 0;
-	metric_add(&q->m[E_REDIS_ERR], 1);
-	log_msg(LOGL_ERROR, "request_id", e->request_id, "redis: %s", err);
-	return -1;
+	return util_mono_ms() < atomic_load(&q->breaker_until);
 }
 
-/* Bodies of at least INGEST_COMPRESS_MIN bytes go into the stream zstd-compressed: Redis
- * writes (AOF) and holds (retention) a quarter of the bytes. */
-static void encode(const struct enqueuer *q, struct stream_zbuf *z, struct stream_new *e)
+redisContext *enqueuer_connect(struct enqueuer *q)
+{
+	char err[256];
+	redisContext *c;
+
+	if (enqueuer_breaker_open(q))
+		return NULL;
+	c = connect_redis(q, err, sizeof(err));
+	if (c == NULL)
+		log_error("redis: %s; requests go to the spool", err);
+	return c;
+}
+
+void enqueuer_redis_failed(struct enqueuer *q, const char *rid, const char *why)
+{
+	redis_failed(q);
+	log_msg(LOGL_ERROR, rid ? "request_id" : NULL, rid, "redis: %s; spooling", why);
+}
+
+void enqueuer_encode(const struct enqueuer *q, struct stream_zbuf *z, struct stream_new *e)
 {
 	size_t n;
 
@@ -116,41 +137,71 @@ static void encode(const struct enqueuer *q, struct stream_zbuf *z, struct strea
 	e->enc = "zstd";
 }
 
-enum enq_result enqueuer_put(struct enqueuer *q, struct enq_conn *t, const char *body, size_t len,
-                             const char *rid, char *id, size_t idlen)
+/* Appends one job's body to the spool and waits for the disk. */
+static enum enq_result spool_one(struct enqueuer *q, const struct spool_job *j)
 {
-	struct stream_new e = {body, len, util_now_ms(), rid, "http", NULL};
 	char err[256];
-	int rc;
+	int rc = spool_append(q->spool, j->body, j->len, j->received_at, j->rid, err, sizeof(err));
 
-	encode(q, &t->z, &e);
-	if (put_redis(q, &e, id, idlen) == 0)
-		return ENQ_REDIS;
-	rc = spool_append(q->spool, body, len, e.received_at, rid, err, sizeof(err));
 	if (rc == -2) {
 		atomic_store(&q->spool_refused, 1);
 		metric_add(&q->m[E_SPOOL_FULL], 1);
-		log_msg(LOGL_ERROR, "request_id", rid,
+		log_msg(LOGL_ERROR, "request_id", j->rid,
 		        "Redis unavailable and the spool is full "
 		        "(INGEST_SPOOL_MAX): answering 503");
 		return ENQ_FULL;
 	}
 	if (rc != 0) {
 		metric_add(&q->m[E_SPOOL_ERR], 1);
-		log_msg(LOGL_ERROR, "request_id", rid,
-		        "Redis unavailable and spool failed: %s; "
-		        "answering 503",
-		        err);
+		log_msg(LOGL_ERROR, "request_id", j->rid,
+		        "Redis unavailable and spool failed: %s; answering 503", err);
 		return ENQ_FAILED;
 	}
 	metric_add(&q->m[E_SPOOLED], 1);
-	snprintf(id, idlen, "spool");
 	return ENQ_SPOOLED;
 }
 
-void enq_conn_close(struct enq_conn *t)
+static void *writer_main(void *arg)
 {
-	stream_zbuf_free(&t->z);
+	struct enqueuer *q = arg;
+
+	for (;;) {
+		struct spool_job *j;
+
+		pthread_mutex_lock(&q->jobs_lock);
+		while (q->jobs == NULL && !q->writers_stop)
+			pthread_cond_wait(&q->jobs_cv, &q->jobs_lock);
+		j = q->jobs;
+		if (j != NULL && (q->jobs = j->next) == NULL)
+			q->jobs_tail = NULL;
+		pthread_mutex_unlock(&q->jobs_lock);
+		if (j == NULL)
+			return NULL; /* stopping, and nothing left */
+		j->done(j->tag, spool_one(q, j));
+		free(j);
+	}
+}
+
+void enqueuer_spool(struct enqueuer *q, const char *body, size_t len, int64_t received_at,
+                    const char *rid, enq_spooled_fn done, void *tag)
+{
+	struct spool_job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL) {
+		metric_add(&q->m[E_SPOOL_ERR], 1);
+		done(tag, ENQ_FAILED);
+		return;
+	}
+	*j = (struct spool_job){body, len, received_at, "", done, tag, NULL};
+	snprintf(j->rid, sizeof(j->rid), "%s", rid);
+	pthread_mutex_lock(&q->jobs_lock);
+	if (q->jobs_tail != NULL)
+		q->jobs_tail->next = j;
+	else
+		q->jobs = j;
+	q->jobs_tail = j;
+	pthread_cond_signal(&q->jobs_cv);
+	pthread_mutex_unlock(&q->jobs_lock);
 }
 
 struct redrive_ctx {
@@ -165,8 +216,7 @@ static int redrive_one(void *arg, const struct spool_rec *r)
 	struct stream_new e = {r->body, r->body_len, r->received_at, r->request_id, "spool", NULL};
 	char id[64], err[256];
 
-	encode(rc->q, &rc->z, &e);
-
+	enqueuer_encode(rc->q, &rc->z, &e);
 	if (stream_xadd(rc->redis, rc->q->cfg->stream, &e, id, sizeof(id), err, sizeof(err)) != 0) {
 		log_warn("spool re-drive stopped: %s", err);
 		return -1;
@@ -245,6 +295,8 @@ struct enqueuer *enqueuer_start(const struct cfg *c, char *err, size_t errlen)
 	}
 	q->cfg = c;
 	memcpy(q->m, metric_defs, sizeof(q->m));
+	pthread_mutex_init(&q->jobs_lock, NULL);
+	pthread_cond_init(&q->jobs_cv, NULL);
 	if (redisconn_parse_url(c->redis_url, &q->addr, why, sizeof(why)) != 0) {
 		snprintf(err, errlen, "REDIS_URL: %s", why);
 		goto fail;
@@ -257,12 +309,11 @@ struct enqueuer *enqueuer_start(const struct cfg *c, char *err, size_t errlen)
 	if (spool_entries(q->spool, NULL) > 0)
 		log_warn("spool holds %lld entries from an earlier run: re-driving them",
 		         spool_entries(q->spool, NULL));
-	q->xb = xbatch_start(&q->addr, (int)c->redis_timeout_ms, c->stream, c->wait_aof,
-	                     on_redis_down, q, why, sizeof(why));
-	if (q->xb == NULL) {
-		snprintf(err, errlen, "%s", why);
-		goto fail;
-	}
+	for (; q->nwriters < ENQ_SPOOL_WRITERS; q->nwriters++)
+		if (pthread_create(&q->writers[q->nwriters], NULL, writer_main, q) != 0) {
+			snprintf(err, errlen, "cannot start the spool writer threads");
+			goto fail;
+		}
 	if (pthread_create(&q->redrive, NULL, redrive_main, q) != 0) {
 		snprintf(err, errlen, "cannot start the spool re-drive thread");
 		goto fail;
@@ -281,7 +332,14 @@ void enqueuer_stop(struct enqueuer *q)
 	q->stop = 1;
 	if (q->redrive_started)
 		pthread_join(q->redrive, NULL);
-	xbatch_stop(q->xb);
+	pthread_mutex_lock(&q->jobs_lock);
+	q->writers_stop = 1; /* they finish the queued jobs first */
+	pthread_cond_broadcast(&q->jobs_cv);
+	pthread_mutex_unlock(&q->jobs_lock);
+	for (int i = 0; i < q->nwriters; i++)
+		pthread_join(q->writers[i], NULL);
+	pthread_cond_destroy(&q->jobs_cv);
+	pthread_mutex_destroy(&q->jobs_lock);
 	spool_close(q->spool);
 	free(q);
 }

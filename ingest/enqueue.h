@@ -7,15 +7,11 @@
 #include <hiredis/hiredis.h>
 #include <stdio.h>
 
-/* Durable enqueue, free of HTTP: XADD to Redis, or, when Redis cannot take the entry, append
- * it to the local spool (fsynced) and re-drive it into the stream later. */
+/* Durable enqueue, free of HTTP: the Redis connections of the callers' XADD pipelines, and,
+ * when Redis cannot take an entry, the local spool (fsynced), re-driven into the stream
+ * later. */
 
 struct enqueuer; /* opaque */
-
-/* A caller thread's own state. Zero-initialise; release with enq_conn_close(). */
-struct enq_conn {
-	struct stream_zbuf z; /* compressor of large bodies */
-};
 
 enum enq_result {
 	ENQ_REDIS,   /* in the stream: Redis confirmed the XADD */
@@ -25,20 +21,40 @@ enum enq_result {
 };
 
 /* Opens the spool (re-driving what an earlier run left there) and starts the re-drive
- * thread. c is borrowed. Returns a new enqueuer, or NULL with the reason in err. */
+ * thread and the spool writers. c is borrowed. Returns a new enqueuer, or NULL with the
+ * reason in err. */
 struct enqueuer *enqueuer_start(const struct cfg *c, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
-/* Stops the re-drive thread and closes the spool (NULL-safe). */
+/* Stops the threads (spool writes queued are finished first) and closes the spool
+ * (NULL-safe). */
 void enqueuer_stop(struct enqueuer *q);
 
-/* Makes body (len bytes, NUL-terminated) durable with the request id rid. On ENQ_REDIS the
- * stream id is copied into id. Never blocks longer than the Redis timeout. */
-enum enq_result enqueuer_put(struct enqueuer *q, struct enq_conn *t, const char *body, size_t len,
-                             const char *rid, char *id, size_t idlen);
+/* Bodies of at least INGEST_COMPRESS_MIN bytes are compressed into z (the caller's, reused)
+ * and e then points at them with enc "zstd"; smaller ones are left as they are. */
+void enqueuer_encode(const struct enqueuer *q, struct stream_zbuf *z, struct stream_new *e);
 
-/* Releases a caller's state. */
-void enq_conn_close(struct enq_conn *t);
+/* A new Redis connection for the caller's pipelined XADDs (free with redisFree()), or NULL
+ * when Redis is down or was found down within the last second (the breaker: requests then
+ * go to the spool at once instead of each waiting for a connect to fail). */
+redisContext *enqueuer_connect(struct enqueuer *q);
+
+/* 1 while the breaker is open: Redis was found down within the last second. */
+int enqueuer_breaker_open(struct enqueuer *q);
+
+/* Tells that Redis failed an XADD or the connection (why, logged), opening the breaker.
+ * rid names the request, or is NULL for a connection with several in flight. */
+void enqueuer_redis_failed(struct enqueuer *q, const char *rid, const char *why);
+
+/* Told from a spool writer thread when the spool write of tag finished: ENQ_SPOOLED,
+ * ENQ_FULL or ENQ_FAILED. */
+typedef void (*enq_spooled_fn)(void *tag, enum enq_result res);
+
+/* Queues body (len bytes, borrowed until done is called) for the spool, where a writer
+ * thread appends it and waits for the disk, sharing the fsync with concurrent writes, then
+ * calls done(tag, result). Never blocks. */
+void enqueuer_spool(struct enqueuer *q, const char *body, size_t len, int64_t received_at,
+                    const char *rid, enq_spooled_fn done, void *tag);
 
 /* 1 when a request can be accepted now: Redis reachable, or the spool has not refused one
  * since it last shrank. */

@@ -1,9 +1,9 @@
 /* switchboard-ingest: accepts Vapi server messages and appends them to the Redis stream. */
 #include "cfg.h"
 #include "log.h"
+#include "server.h"
 #include "webhook.h"
 
-#include <civetweb.h>
 #include <malloc.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -51,14 +51,12 @@ static int serve(const struct cfg *c)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
-	/* Many threads, short-lived buffers: a few shared heaps keep freed memory reusable
-	 * instead of parked in one arena per thread. */
+	/* A few shared heaps keep freed memory reusable instead of parked in one arena per
+	 * thread. */
 	mallopt(M_ARENA_MAX, 2);
-	mg_init_library(0);
 	in = ingest_start(c, err, sizeof(err));
 	if (in == NULL) {
 		log_error("start: %s", err);
-		mg_exit_library();
 		return 1;
 	}
 	if (c->auth_disabled)
@@ -72,7 +70,6 @@ static int serve(const struct cfg *c)
 	}
 	log_info("stopping");
 	ingest_stop(in);
-	mg_exit_library();
 	log_info("stopped");
 	return 0;
 }

@@ -1,4 +1,4 @@
-/* civetweb adapter: routes, body reading, the XADD, and the answers. */
+/* The routes: what each request is answered, and the counters of those answers. */
 #include "webhook.h"
 
 #include "auth.h"
@@ -7,7 +7,6 @@
 #include "metrics.h"
 #include "util.h"
 
-#include <civetweb.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,9 +15,6 @@
 #include <unistd.h>
 
 #define WEBHOOK_PATH "/api/vapi/webhook"
-/* A thread keeps a body buffer up to this size between requests; larger ones are freed, so
- * that 128 threads do not each hold the largest body they ever saw. */
-#define BUF_KEEP (32 << 10)
 
 enum {
 	M_REQ_200,
@@ -28,6 +24,7 @@ enum {
 	M_REQ_405,
 	M_REQ_408,
 	M_REQ_413,
+	M_REQ_431,
 	M_REQ_503,
 	M_BYTES,
 	M_AUTH_FIRST, /* one per rejecting enum auth_reason, from AUTH_MISSING on */
@@ -53,6 +50,7 @@ static struct metric metrics[M_COUNT] = {
     [M_REQ_405] = REQ(405),
     [M_REQ_408] = REQ(408),
     [M_REQ_413] = REQ(413),
+    [M_REQ_431] = REQ(431),
     [M_REQ_503] = REQ(503),
     [M_BYTES] = {"switchboard_ingest_received_bytes_total", "", "counter", "Body bytes accepted",
                  0},
@@ -65,8 +63,7 @@ static struct metric metrics[M_COUNT] = {
 static struct metric_hist enqueue_hist = {
     "switchboard_ingest_enqueue_seconds", "Time from body read to the entry being durable", {0}, 0};
 
-struct ingest {
-	struct mg_context *ctx;
+struct webhook {
 	const struct cfg *cfg;
 	struct enqueuer *q;
 	struct auth_cfg auth;
@@ -74,311 +71,233 @@ struct ingest {
 	_Atomic unsigned long long seq; /* request counter */
 };
 
-/* Per civetweb worker thread: its own Redis connection and body buffer. */
-struct ingest_thread {
-	struct enq_conn conn;
-	char xff[2048]; /* joined X-Forwarded-For lines of the current request */
-	char *buf;
-	size_t cap;
-};
-
-static void *thread_init(const struct mg_context *ctx, int type)
+/* Room for n more bytes in o. */
+static int reserve(struct wh_out *o, size_t n)
 {
-	(void)ctx;
-	return type == 1 ? calloc(1, sizeof(struct ingest_thread)) : NULL;
-}
+	size_t cap = o->cap ? o->cap : 512;
+	char *nb;
 
-static void thread_exit(const struct mg_context *ctx, int type, void *p)
-{
-	struct ingest_thread *t = p;
-
-	(void)ctx;
-	(void)type;
-	if (t == NULL)
-		return;
-	enq_conn_close(&t->conn);
-	free(t->buf);
-	free(t);
-}
-
-/* Sends a small JSON answer. Webhook answers (those with a request id) are counted. */
-static void answer(struct mg_connection *conn, int status, const char *rid, const char *json)
-{
-	char len[24];
-
-	switch (rid == NULL ? 0 : status) {
-	case 0:
-		break;
-	case 200:
-		metric_add(&metrics[M_REQ_200], 1);
-		break;
-	case 400:
-		metric_add(&metrics[M_REQ_400], 1);
-		break;
-	case 401:
-		metric_add(&metrics[M_REQ_401], 1);
-		break;
-	case 404:
-		metric_add(&metrics[M_REQ_404], 1);
-		break;
-	case 405:
-		metric_add(&metrics[M_REQ_405], 1);
-		break;
-	case 408:
-		metric_add(&metrics[M_REQ_408], 1);
-		break;
-	case 413:
-		metric_add(&metrics[M_REQ_413], 1);
-		break;
-	default:
-		metric_add(&metrics[M_REQ_503], 1);
-		break;
-	}
-	snprintf(len, sizeof(len), "%zu", strlen(json));
-	mg_response_header_start(conn, status);
-	mg_response_header_add(conn, "Content-Type", "application/json", -1);
-	mg_response_header_add(conn, "Content-Length", len, -1);
-	if (rid != NULL)
-		mg_response_header_add(conn, "X-Request-Id", rid, -1);
-	if (status == 405)
-		mg_response_header_add(conn, "Allow", "POST", -1);
-	if (status == 413 || status == 408)
-		mg_response_header_add(conn, "Connection", "close", -1);
-	mg_response_header_send(conn);
-	mg_write(conn, json, strlen(json));
-}
-
-/* Reads the whole body into t->buf within timeout_ms of the start. Returns its length,
- * -1 when it exceeds max, -2 when the client failed or went away, -3 when it was too slow
- * (a client sending a byte now and then must not pin a thread). */
-static long long read_body(struct mg_connection *conn, struct ingest_thread *t, long long max,
-                           long long timeout_ms)
-{
-	/* With a Content-Length, one allocation of the right size (and a byte to see the end). */
-	long long hint = mg_get_request_info(conn)->content_length;
-	int64_t deadline = util_mono_ms() + timeout_ms;
-	size_t len = 0;
-
-	for (;;) {
-		int n;
-
-		if (len == t->cap) {
-			size_t ncap = t->cap ? t->cap * 2 : hint > 0 ? (size_t)hint + 1 : 16 * 1024;
-			char *nb;
-
-			if ((long long)t->cap > max)
-				return -1;
-			if ((long long)ncap > max + 1)
-				ncap = (size_t)max + 1;
-			nb = realloc(t->buf, ncap + 1);
-			if (nb == NULL)
-				return -2;
-			t->buf = nb;
-			t->cap = ncap;
-		}
-		n = mg_read(conn, t->buf + len, t->cap - len);
-		if (n < 0)
-			return -2;
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if ((long long)len > max)
-			return -1;
-		if (util_mono_ms() > deadline)
-			return -3;
-	}
-	t->buf[len] = '\0';
-	return (long long)len;
-}
-
-/* A header's value. X-Forwarded-For lines are joined in order ("a, b"): a proxy that adds
- * its own line instead of extending the client's must not let the client's line speak for
- * it. */
-static const char *get_header(void *ctx, const char *name)
-{
-	const struct mg_request_info *ri = mg_get_request_info(ctx);
-	struct ingest_thread *t = mg_get_thread_pointer(ctx);
-	size_t used = 0;
-
-	if (strcasecmp(name, AUTH_FORWARDED_HEADER) != 0)
-		return mg_get_header(ctx, name);
-	for (int i = 0; i < ri->num_headers; i++) {
-		int n;
-
-		if (strcasecmp(ri->http_headers[i].name, AUTH_FORWARDED_HEADER) != 0)
-			continue;
-		n = snprintf(t->xff + used, sizeof(t->xff) - used, "%s%s", used ? ", " : "",
-		             ri->http_headers[i].value);
-		if (n < 0 || (size_t)n >= sizeof(t->xff) - used)
-			return "invalid"; /* too long to read whole: refuse rather than cut */
-		used += (size_t)n;
-	}
-	return used ? t->xff : NULL;
-}
-
-/* Checks the request's credentials (after the body is read: HMAC signs the body). Answers
- * 401 and returns -1 when rejected. */
-static int authenticate(struct mg_connection *conn, struct ingest *in, const char *rid, size_t len)
-{
-	struct ingest_thread *t = mg_get_thread_pointer(conn);
-	const struct mg_request_info *ri = mg_get_request_info(conn);
-	struct auth_request req = {get_header, conn, t->buf, len, ri->remote_addr, util_now_ms()};
-	struct auth_match match = {0, 0};
-	enum auth_reason ar = auth_check(&in->auth, &req, &match);
-	char json[160];
-
-	if (ar == AUTH_OK || ar == AUTH_DISABLED) {
-		if (match.index == 1)
-			log_msg(LOGL_INFO, "request_id", rid, "accepted with the previous %s",
-			        match.mode == AUTH_SECRET   ? "secret"
-			        : match.mode == AUTH_BEARER ? "bearer token"
-			                                    : "HMAC key");
+	if (o->len + n <= o->cap)
 		return 0;
-	}
-	metric_add(&metrics[M_AUTH_FIRST + ar - AUTH_MISSING], 1);
-	log_msg(LOGL_WARN, "request_id", rid, "rejected from %s: %s", ri->remote_addr,
-	        auth_reason_name(ar));
-	snprintf(json, sizeof(json), "{\"error\":\"unauthorized\",\"reason\":\"%s\"}",
-	         auth_reason_name(ar));
-	answer(conn, 401, rid, json);
-	return -1;
+	while (cap < o->len + n)
+		cap *= 2;
+	nb = realloc(o->buf, cap);
+	if (nb == NULL)
+		return -1;
+	o->buf = nb;
+	o->cap = cap;
+	return 0;
 }
 
-static void handle_post(struct mg_connection *conn, struct ingest *in, const char *rid)
+static const char *reason_phrase(int status)
 {
-	struct ingest_thread *t = mg_get_thread_pointer(conn);
-	const struct mg_request_info *ri = mg_get_request_info(conn);
-	char id[64], json[160];
-	long long len;
-	int64_t t0;
-
-	if (ri->content_length > in->cfg->max_body ||
-	    (len = read_body(conn, t, in->cfg->max_body, in->cfg->request_timeout_ms)) == -1) {
-		answer(conn, 413, rid, "{\"error\":\"body too large\"}");
-		return;
-	}
-	if (len == -3) {
-		log_msg(LOGL_WARN, "request_id", rid, "body not received within %lld ms: closing",
-		        in->cfg->request_timeout_ms);
-		answer(conn, 408, rid, "{\"error\":\"request timeout\"}");
-		return;
-	}
-	if (len < 0)
-		return; /* the client went away or timed out: nothing to answer */
-	if (authenticate(conn, in, rid, (size_t)len) != 0)
-		return;
-	if (len == 0) {
-		answer(conn, 400, rid, "{\"error\":\"empty body\"}");
-		return;
-	}
-	t0 = util_mono_us();
-	switch (enqueuer_put(in->q, &t->conn, t->buf, (size_t)len, rid, id, sizeof(id))) {
-	case ENQ_REDIS:
-	case ENQ_SPOOLED:
-		metric_hist_observe(&enqueue_hist, util_mono_us() - t0);
-		metric_add(&metrics[M_BYTES], len);
-		snprintf(json, sizeof(json), "{\"ok\":true,\"id\":\"%s\",\"request_id\":\"%s\"}",
-		         id, rid);
-		answer(conn, 200, rid, json);
-		break;
+	switch (status) {
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 413:
+		return "Payload Too Large";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
 	default:
-		answer(conn, 503, rid, "{\"error\":\"queue unavailable, retry later\"}");
+		return "Service Unavailable";
 	}
-	if (t->cap > BUF_KEEP) {
-		free(t->buf);
-		t->buf = NULL;
-		t->cap = 0;
-	}
-	if (t->conn.z.cap > BUF_KEEP)
-		enq_conn_close(&t->conn);
 }
 
-static int on_webhook(struct mg_connection *conn, void *cbdata)
+static void count(int status)
 {
-	struct ingest *in = cbdata;
-	const struct mg_request_info *ri = mg_get_request_info(conn);
-	char rid[40];
+	static const int codes[] = {200, 400, 401, 404, 405, 408, 413, 431};
+	static const int slots[] = {M_REQ_200, M_REQ_400, M_REQ_401, M_REQ_404,
+	                            M_REQ_405, M_REQ_408, M_REQ_413, M_REQ_431};
 
-	snprintf(rid, sizeof(rid), "%08x%016llx", in->boot,
-	         (unsigned long long)atomic_fetch_add(&in->seq, 1));
-	if (strcmp(ri->local_uri, WEBHOOK_PATH) != 0)
-		answer(conn, 404, rid, "{\"error\":\"not found\"}");
-	else if (strcmp(ri->request_method, "POST") != 0)
-		answer(conn, 405, rid, "{\"error\":\"method not allowed\"}");
-	else
-		handle_post(conn, in, rid);
-	return 1;
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (codes[i] == status) {
+			metric_add(&metrics[slots[i]], 1);
+			return;
+		}
+	metric_add(&metrics[M_REQ_503], 1);
 }
 
-static int on_healthz(struct mg_connection *conn, void *cbdata)
+/* Appends a whole response to o: the head, then len bytes of body. Webhook answers (those
+ * with a request id) are counted. With close, the head says the connection ends. */
+static void respond(struct wh_out *o, int status, const char *rid, const char *type,
+                    const char *body, size_t len, bool close)
 {
-	(void)cbdata;
-	answer(conn, 200, NULL, "{\"status\":\"ok\"}");
-	return 1;
+	char head[512];
+	int n;
+
+	if (rid != NULL)
+		count(status);
+	n = snprintf(head, sizeof(head),
+	             "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s%s%s\r\n",
+	             status, reason_phrase(status), type, len, rid ? "X-Request-Id: " : "",
+	             rid ? rid : "", rid ? "\r\n" : "", status == 405 ? "Allow: POST\r\n" : "",
+	             close ? "Connection: close\r\n" : "");
+	if (n < 0 || (size_t)n >= sizeof(head) || reserve(o, (size_t)n + len) != 0)
+		return; /* out of memory: the server closes a connection with nothing to send */
+	memcpy(o->buf + o->len, head, (size_t)n);
+	memcpy(o->buf + o->len + n, body, len);
+	o->len += (size_t)n + len;
 }
 
-/* Ready while a request can be made durable: Redis reachable, or room in the spool. */
-static int on_readyz(struct mg_connection *conn, void *cbdata)
+static void answer(struct wh_out *o, int status, struct wh_req *r, const char *json)
 {
-	struct ingest *in = cbdata;
-
-	if (enqueuer_ready(in->q))
-		answer(conn, 200, NULL, "{\"status\":\"ready\"}");
-	else
-		answer(conn, 503, NULL, "{\"status\":\"not ready: Redis down and spool full\"}");
-	return 1;
+	respond(o, status, r ? (r->rid[0] ? r->rid : NULL) : NULL, "application/json", json,
+	        strlen(json), r == NULL || r->close);
 }
 
-static int on_metrics(struct mg_connection *conn, void *cbdata)
+static void metrics_page(struct webhook *w, struct wh_req *r, struct wh_out *o)
 {
 	char *text = NULL;
 	size_t len = 0;
 	FILE *fp = open_memstream(&text, &len);
 
 	if (fp == NULL) {
-		mg_send_http_error(conn, 500, "out of memory");
-		return 500;
+		answer(o, 500, r, "{\"error\":\"out of memory\"}");
+		return;
 	}
 	metrics_write(fp, metrics, M_COUNT, &enqueue_hist);
-	enqueuer_metrics(((struct ingest *)cbdata)->q, fp);
+	enqueuer_metrics(w->q, fp);
 	fclose(fp);
-	mg_send_http_ok(conn, "text/plain; version=0.0.4", (long long)len);
-	mg_write(conn, text, len);
+	respond(o, 200, NULL, "text/plain; version=0.0.4", text, len, r->close);
 	free(text);
-	return 200;
 }
 
-static void set_options(const struct cfg *c, const char **opts, char *threads, char *timeout,
-                        char *idle)
+/* The routes other than the webhook. */
+static void other_route(struct webhook *w, struct wh_req *r, struct wh_out *o)
 {
-	int n = 0;
+	if (strcmp(r->path, "/healthz") == 0)
+		answer(o, 200, r, "{\"status\":\"ok\"}");
+	else if (strcmp(r->path, "/readyz") != 0)
+		answer(o, 404, r, "{\"error\":\"not found\"}");
+	else if (enqueuer_ready(w->q)) /* a request can be made durable: Redis, or the spool */
+		answer(o, 200, r, "{\"status\":\"ready\"}");
+	else
+		answer(o, 503, r, "{\"status\":\"not ready: Redis down and spool full\"}");
+}
 
-	snprintf(threads, 24, "%lld", c->threads);
-	snprintf(timeout, 24, "%lld", c->header_timeout_ms);
-	snprintf(idle, 24, "%lld", c->idle_timeout_ms);
-	opts[n++] = "listening_ports";
-	opts[n++] = c->listen;
-	opts[n++] = "num_threads";
-	opts[n++] = threads;
-	opts[n++] = "request_timeout_ms";
-	opts[n++] = timeout;
-	opts[n++] = "enable_keep_alive";
-	opts[n++] = "yes";
-	opts[n++] = "keep_alive_timeout_ms";
-	opts[n++] = idle;
-	opts[n++] = "decode_url";
-	opts[n++] = "no";
-	/* A burst of connections waits in the kernel and in civetweb's queue rather than being
-	 * refused while threads are busy. */
-	opts[n++] = "listen_backlog";
-	opts[n++] = "4096";
-	opts[n++] = "connection_queue";
-	opts[n++] = "1024";
-	/* Headers and body leave in two writes: without this, Nagle's algorithm and the
-	 * client's delayed ACK hold every answer back by up to 40 ms. */
-	opts[n++] = "tcp_nodelay";
-	opts[n++] = "1";
-	opts[n] = NULL;
+int webhook_head(struct webhook *w, struct wh_req *r, struct wh_out *o)
+{
+	r->rid[0] = '\0';
+	if (strncmp(r->path, WEBHOOK_PATH, strlen(WEBHOOK_PATH)) == 0)
+		snprintf(r->rid, sizeof(r->rid), "%08x%016llx", w->boot,
+		         (unsigned long long)atomic_fetch_add(&w->seq, 1));
+	/* Answered before its body is read: a body that follows is not read, so the
+	 * connection cannot serve another request. */
+	r->close = r->close || r->has_body;
+	if (r->rid[0] == '\0') {
+		if (strcmp(r->path, "/metrics") == 0)
+			metrics_page(w, r, o);
+		else
+			other_route(w, r, o);
+	} else if (strcmp(r->path, WEBHOOK_PATH) != 0) {
+		answer(o, 404, r, "{\"error\":\"not found\"}");
+	} else if (strcmp(r->method, "POST") != 0) {
+		answer(o, 405, r, "{\"error\":\"method not allowed\"}");
+	} else if (r->content_length > w->cfg->max_body) {
+		answer(o, 413, r, "{\"error\":\"body too large\"}");
+	} else {
+		r->close = r->close && !r->has_body;
+		return 1;
+	}
+	return 0;
+}
+
+long long webhook_max_body(const struct webhook *w)
+{
+	return w->cfg->max_body;
+}
+
+/* Checks the request's credentials (after the body is read: HMAC signs the body). Answers
+ * 401 and returns -1 when rejected. */
+static int authenticate(struct webhook *w, struct wh_req *r, struct wh_out *o)
+{
+	struct auth_request req = {r->header, r->ctx, r->body, r->body_len, r->peer, util_now_ms()};
+	struct auth_match match = {0, 0};
+	enum auth_reason ar = auth_check(&w->auth, &req, &match);
+	char json[160];
+
+	if (ar == AUTH_OK || ar == AUTH_DISABLED) {
+		if (match.index == 1)
+			log_msg(LOGL_INFO, "request_id", r->rid, "accepted with the previous %s",
+			        match.mode == AUTH_SECRET   ? "secret"
+			        : match.mode == AUTH_BEARER ? "bearer token"
+			                                    : "HMAC key");
+		return 0;
+	}
+	metric_add(&metrics[M_AUTH_FIRST + ar - AUTH_MISSING], 1);
+	log_msg(LOGL_WARN, "request_id", r->rid, "rejected from %s: %s", r->peer,
+	        auth_reason_name(ar));
+	snprintf(json, sizeof(json), "{\"error\":\"unauthorized\",\"reason\":\"%s\"}",
+	         auth_reason_name(ar));
+	answer(o, 401, r, json);
+	return -1;
+}
+
+int webhook_body(struct webhook *w, struct wh_req *r, struct wh_out *o)
+{
+	if (authenticate(w, r, o) != 0)
+		return 0;
+	if (r->body_len == 0) {
+		answer(o, 400, r, "{\"error\":\"empty body\"}");
+		return 0;
+	}
+	return 1;
+}
+
+void webhook_enqueued(struct webhook *w, const struct wh_req *r, enum enq_result res,
+                      const char *id, int64_t t0_us, struct wh_out *o)
+{
+	struct wh_req copy = *r;
+	char json[160];
+
+	(void)w;
+	if (res != ENQ_REDIS && res != ENQ_SPOOLED) {
+		answer(o, 503, &copy, "{\"error\":\"queue unavailable, retry later\"}");
+		return;
+	}
+	metric_hist_observe(&enqueue_hist, util_mono_us() - t0_us);
+	metric_add(&metrics[M_BYTES], (int64_t)r->body_len);
+	snprintf(json, sizeof(json), "{\"ok\":true,\"id\":\"%s\",\"request_id\":\"%s\"}",
+	         res == ENQ_SPOOLED ? "spool" : id, r->rid);
+	answer(o, 200, &copy, json);
+}
+
+void webhook_continue(struct wh_out *o)
+{
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+	if (reserve(o, sizeof(cont) - 1) != 0)
+		return;
+	memcpy(o->buf + o->len, cont, sizeof(cont) - 1);
+	o->len += sizeof(cont) - 1;
+}
+
+void webhook_refuse(struct webhook *w, const struct wh_req *r, int status, struct wh_out *o)
+{
+	struct wh_req none = {0};
+	const char *json = status == 408   ? "{\"error\":\"request timeout\"}"
+	                   : status == 413 ? "{\"error\":\"body too large\"}"
+	                   : status == 431 ? "{\"error\":\"request headers too large\"}"
+	                                   : "{\"error\":\"bad request\"}";
+
+	if (status == 408 && r != NULL && r->rid[0])
+		log_msg(LOGL_WARN, "request_id", r->rid,
+		        "body not received within %lld ms: closing", w->cfg->request_timeout_ms);
+	none = r != NULL ? *r : none;
+	none.close = true;
+	answer(o, status, &none, json);
 }
 
 int webhook_auth_init(struct auth_cfg *a, const struct cfg *c, char *err, size_t errlen)
@@ -415,58 +334,28 @@ int webhook_auth_init(struct auth_cfg *a, const struct cfg *c, char *err, size_t
 	return 0;
 }
 
-struct ingest *ingest_start(const struct cfg *c, char *err, size_t errlen)
+struct webhook *webhook_new(const struct cfg *c, struct enqueuer *q, char *err, size_t errlen)
 {
-	struct ingest *in = calloc(1, sizeof(*in));
-	struct mg_callbacks cb;
-	struct mg_init_data init;
-	struct mg_error_data ed;
-	const char *opts[24];
-	char threads[24], timeout[24], idle[24], why[256];
-	unsigned code = 0;
+	struct webhook *w = calloc(1, sizeof(*w));
 
-	if (in == NULL) {
+	if (w == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	in->cfg = c;
-	if (webhook_auth_init(&in->auth, c, err, errlen) != 0)
-		goto fail;
-	in->boot = (unsigned)random();
-	in->q = enqueuer_start(c, err, errlen);
-	if (in->q == NULL)
-		goto fail;
-	memset(&cb, 0, sizeof(cb));
-	cb.init_thread = thread_init;
-	cb.exit_thread = thread_exit;
-	set_options(c, opts, threads, timeout, idle);
-	init =
-	    (struct mg_init_data){.callbacks = &cb, .user_data = in, .configuration_options = opts};
-	ed = (struct mg_error_data){.code = &code, .text = why, .text_buffer_size = sizeof(why)};
-	why[0] = '\0';
-	in->ctx = mg_start2(&init, &ed);
-	if (in->ctx == NULL) {
-		snprintf(err, errlen, "INGEST_LISTEN %s: %s", c->listen, why);
-		goto fail;
+	w->cfg = c;
+	w->q = q;
+	if (webhook_auth_init(&w->auth, c, err, errlen) != 0) {
+		free(w);
+		return NULL;
 	}
-	mg_set_request_handler(in->ctx, "/api/vapi/webhook", on_webhook, in);
-	mg_set_request_handler(in->ctx, "/healthz$", on_healthz, in);
-	mg_set_request_handler(in->ctx, "/readyz$", on_readyz, in);
-	mg_set_request_handler(in->ctx, "/metrics$", on_metrics, in);
-	return in;
-fail:
-	enqueuer_stop(in->q);
-	auth_cfg_free_networks(&in->auth);
-	free(in);
-	return NULL;
+	w->boot = (unsigned)random();
+	return w;
 }
 
-void ingest_stop(struct ingest *in)
+void webhook_free(struct webhook *w)
 {
-	if (in == NULL)
+	if (w == NULL)
 		return;
-	mg_stop(in->ctx); /* requests in flight finish first */
-	enqueuer_stop(in->q);
-	auth_cfg_free_networks(&in->auth);
-	free(in);
+	auth_cfg_free_networks(&w->auth);
+	free(w);
 }

@@ -169,7 +169,7 @@ class Stack:
         self.ingest_port = port or free_port()
         env.setdefault("INGEST_LISTEN", "127.0.0.1:%d" % self.ingest_port)
         env.setdefault("INGEST_SPOOL_DIR", self.spool_dir)
-        env.setdefault("INGEST_THREADS", 8)
+        env.setdefault("INGEST_THREADS", 2)
         p = Proc("ingest-%d" % len(self.procs), [os.path.join(BIN, "switchboard-ingest")],
                  self.env(**env), self.tmp)
         self.procs.append(p)

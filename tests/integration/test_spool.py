@@ -136,7 +136,7 @@ def test_full_spool_answers_503(stack):
 
 
 def test_slow_clients_do_not_pin_the_server(stack):
-    stack.start_ingest(INGEST_REQUEST_TIMEOUT_MS=1500, INGEST_THREADS=4)
+    stack.start_ingest(INGEST_REQUEST_TIMEOUT_MS=1500, INGEST_THREADS=1)
     from conftest import SECRET
     slow = []
     for _ in range(3):
@@ -161,17 +161,11 @@ def test_a_thousand_idle_connections_are_closed_while_others_are_served(stack):
     import resource
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
-    stack.start_ingest(INGEST_THREADS=128)  # the default; 1 s for the request headers
+    stack.start_ingest(INGEST_THREADS=2)  # the default; 1 s for the request headers
     idle = [socket.create_connection(("127.0.0.1", stack.ingest_port), timeout=5)
             for _ in range(1000)]
-    try:
-        t = time.time()
-        assert stack.post(msg(1))[0] == 200
-        first = time.time() - t
-        print("first request behind 1,000 idle connections answered in %.2fs" % first)
-        assert first < 15
-        for i in range(2, 12):
-            assert stack.post(msg(i))[0] == 200
+
+    def closed_by_server():
         closed = 0
         for s in idle:
             s.setblocking(False)
@@ -181,8 +175,20 @@ def test_a_thousand_idle_connections_are_closed_while_others_are_served(stack):
                 pass
             except OSError:
                 closed += 1
-        print("idle connections closed by the server: %d of 1000" % closed)
-        assert closed >= 500
+        return closed
+
+    try:
+        t = time.time()
+        assert stack.post(msg(1))[0] == 200
+        first = time.time() - t
+        print("first request behind 1,000 idle connections answered in %.2fs" % first)
+        assert first < 15
+        for i in range(2, 12):
+            assert stack.post(msg(i))[0] == 200
+        # Past the header timeout every one of them is closed, and none before it.
+        assert closed_by_server() < 1000 or time.time() - t > 1
+        wait_until(lambda: closed_by_server() == 1000, 10, "the idle connections to close")
+        print("idle connections closed by the server after %.1fs" % (time.time() - t))
     finally:
         for s in idle:
             s.close()

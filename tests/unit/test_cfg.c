@@ -140,7 +140,7 @@ static void test_ingest_defaults(void **state)
 	setenv("WEBHOOK_SECRET", SECRET, 1);
 	must_load(&c, CFG_INGEST, 1, argv, &argi);
 	assert_string_equal(c.listen, "127.0.0.1:8080");
-	assert_int_equal(c.threads, 128);
+	assert_int_equal(c.threads, 2);
 	assert_int_equal(c.header_timeout_ms, 1000);
 	assert_int_equal(c.max_body, 16LL << 20);
 	assert_int_equal(c.request_timeout_ms, 10000);
