@@ -41,11 +41,11 @@ COMMON_SRC := common/cfg.c common/log.c common/redisconn.c common/stream.c commo
 	common/metrics.c
 INGEST_SRC := ingest/main.c ingest/server.c ingest/webhook.c ingest/httpreq.c ingest/xpipe.c \
 	ingest/auth.c ingest/enqueue.c ingest/spool.c
-WORKER_LIB_SRC := worker/vapi_msg.c worker/route.c worker/sink.c worker/consumer.c \
+WORKER_LIB_SRC := worker/vapi_msg.c worker/jscan.c worker/route.c worker/sink.c worker/consumer.c \
 	worker/maint.c worker/wmetrics.c worker/ops.c worker/dlq.c worker/orgcache.c \
 	worker/migrate.c
 WORKER_SRC := worker/main.c $(WORKER_LIB_SRC)
-UNIT_TESTS := test_vapi_msg test_route test_cfg test_auth test_orgcache test_httpreq
+UNIT_TESTS := test_vapi_msg test_route test_cfg test_auth test_orgcache test_httpreq test_jscan
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
 INGEST_OBJ := $(INGEST_SRC:%.c=$(BUILD)/%.o)
@@ -95,6 +95,8 @@ $(BIN)/tests/test_route: $(BUILD)/tests/unit/test_route.o $(BUILD)/tests/unit/te
 $(BIN)/tests/test_cfg: $(BUILD)/tests/unit/test_cfg.o $(COMMON_OBJ)
 $(BIN)/tests/test_orgcache: $(BUILD)/tests/unit/test_orgcache.o $(BUILD)/worker/orgcache.o
 $(BIN)/tests/test_httpreq: $(BUILD)/tests/unit/test_httpreq.o $(BUILD)/ingest/httpreq.o
+$(BIN)/tests/test_jscan: $(BUILD)/tests/unit/test_jscan.o $(BUILD)/tests/unit/testutil.o \
+	$(WORKER_LIB_OBJ) $(COMMON_OBJ)
 $(BIN)/tests/test_auth: $(BUILD)/tests/unit/test_auth.o $(BUILD)/ingest/auth.o $(COMMON_OBJ)
 $(BIN)/tests/%:
 	@mkdir -p $(@D)

@@ -1,6 +1,7 @@
-/* Vapi server message → the fields we store and route by. */
+/* Vapi server message → the fields we store and route by, read in one pass without a tree. */
 #include "vapi_msg.h"
 
+#include "jscan.h"
 #include "util.h"
 
 #include <math.h>
@@ -8,31 +9,96 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Borrowed string at a dotted path below obj, or NULL when absent or not a string. */
-static const char *str_at(json_t *obj, const char *path)
-{
-	char key[64];
-	const char *dot;
+/* The values read, one slot each. */
+enum {
+	V_MESSAGE,
+	V_TYPE,
+	V_STATUS,
+	V_ENDED_REASON,
+	V_TRANSCRIPT,
+	V_RECORDING,
+	V_SUMMARY,
+	V_TIMESTAMP,
+	V_STARTED,
+	V_ENDED,
+	V_COST,
+	V_CALL_ID,
+	V_CALL_TYPE,
+	V_CALL_PHONE,
+	V_CALL_ASSISTANT,
+	V_CALL_CUSTOMER,
+	V_CALL_OVERRIDES_ORG,
+	V_CALL_META_ORG,
+	V_PHONE_ID,
+	V_ASSISTANT_ID,
+	V_ASSISTANT_META_ORG,
+	V_CUSTOMER_NUMBER,
+	V_ART_TRANSCRIPT,
+	V_ART_RECORDING,
+	V_ANALYSIS_SUMMARY,
+	V_COUNT
+};
 
-	while ((dot = strchr(path, '.')) != NULL) {
-		size_t n = (size_t)(dot - path);
-
-		if (n >= sizeof(key))
-			return NULL;
-		memcpy(key, path, n);
-		key[n] = '\0';
-		obj = json_object_get(obj, key);
-		path = dot + 1;
+#define END                                                                                        \
+	{                                                                                          \
+		NULL, -1, NULL                                                                     \
 	}
-	obj = json_object_get(obj, path);
-	return json_is_string(obj) && json_string_length(obj) > 0 ? json_string_value(obj) : NULL;
+static const struct jscan_path overrides_meta[] = {{"organizationId", V_CALL_OVERRIDES_ORG, NULL},
+                                                   END};
+static const struct jscan_path overrides[] = {{"metadata", -1, overrides_meta}, END};
+static const struct jscan_path call_meta[] = {{"organizationId", V_CALL_META_ORG, NULL}, END};
+static const struct jscan_path call_customer[] = {{"number", V_CALL_CUSTOMER, NULL}, END};
+static const struct jscan_path call[] = {
+    {"id", V_CALL_ID, NULL},
+    {"type", V_CALL_TYPE, NULL},
+    {"phoneNumberId", V_CALL_PHONE, NULL},
+    {"assistantId", V_CALL_ASSISTANT, NULL},
+    {"customer", -1, call_customer},
+    {"assistantOverrides", -1, overrides},
+    {"metadata", -1, call_meta},
+    END,
+};
+static const struct jscan_path phone[] = {{"id", V_PHONE_ID, NULL}, END};
+static const struct jscan_path assistant_meta[] = {{"organizationId", V_ASSISTANT_META_ORG, NULL},
+                                                   END};
+static const struct jscan_path assistant[] = {
+    {"id", V_ASSISTANT_ID, NULL}, {"metadata", -1, assistant_meta}, END};
+static const struct jscan_path customer[] = {{"number", V_CUSTOMER_NUMBER, NULL}, END};
+static const struct jscan_path artifact[] = {
+    {"transcript", V_ART_TRANSCRIPT, NULL}, {"recordingUrl", V_ART_RECORDING, NULL}, END};
+static const struct jscan_path analysis[] = {{"summary", V_ANALYSIS_SUMMARY, NULL}, END};
+static const struct jscan_path message[] = {
+    {"type", V_TYPE, NULL},
+    {"status", V_STATUS, NULL},
+    {"endedReason", V_ENDED_REASON, NULL},
+    {"transcript", V_TRANSCRIPT, NULL},
+    {"recordingUrl", V_RECORDING, NULL},
+    {"summary", V_SUMMARY, NULL},
+    {"timestamp", V_TIMESTAMP, NULL},
+    {"startedAt", V_STARTED, NULL},
+    {"endedAt", V_ENDED, NULL},
+    {"cost", V_COST, NULL},
+    {"call", -1, call},
+    {"phoneNumber", -1, phone},
+    {"assistant", -1, assistant},
+    {"customer", -1, customer},
+    {"artifact", -1, artifact},
+    {"analysis", -1, analysis},
+    END,
+};
+static const struct jscan_path body_paths[] = {{"message", V_MESSAGE, message}, END};
+
+/* A non-empty string value, or NULL. */
+static const char *str_of(const struct jscan_value *v)
+{
+	return v->kind == JSCAN_STRING && v->len > 0 ? v->str : NULL;
 }
 
-static const char *first_str(json_t *msg, const char *a, const char *b)
+static const char *first_str(const struct jscan_value *v, int a, int b)
 {
-	const char *s = str_at(msg, a);
+	const char *s = str_of(&v[a]);
 
-	return s != NULL ? s : str_at(msg, b);
+	return s != NULL ? s : str_of(&v[b]);
 }
 
 /* Epoch milliseconds of 10000-01-01: later (or as far before 1970) is not a real time. */
@@ -40,36 +106,30 @@ static const char *first_str(json_t *msg, const char *a, const char *b)
 
 /* A time field: epoch milliseconds as a number, or a string in any form
  * util_parse_time_ms() takes. 0 when absent or unreadable. */
-static int64_t time_at(json_t *msg, const char *key)
+static int64_t time_of(const struct jscan_value *v)
 {
-	json_t *v = json_object_get(msg, key);
 	int64_t ms;
 
-	if (json_is_integer(v))
-		ms = (int64_t)json_integer_value(v);
-	else if (json_is_real(v) && fabs(json_real_value(v)) < (double)VAPI_MSG_MAX_MS)
-		ms = (int64_t)json_real_value(v);
-	else if (!json_is_string(v) || util_parse_time_ms(json_string_value(v), &ms) != 0)
+	if (v->kind == JSCAN_INTEGER)
+		ms = (int64_t)v->i;
+	else if (v->kind == JSCAN_REAL && fabs(v->d) < (double)VAPI_MSG_MAX_MS)
+		ms = (int64_t)v->d;
+	else if (v->kind != JSCAN_STRING || util_parse_time_ms(v->str, &ms) != 0)
 		return 0;
 	/* Outside years 0001..9999 it is no time Vapi sent: treat it as absent. */
 	return ms > -VAPI_MSG_MAX_MS && ms < VAPI_MSG_MAX_MS ? ms : 0;
 }
 
-static void read_cost(json_t *msg, struct vapi_msg *m)
+static void read_cost(const struct jscan_value *v, struct vapi_msg *m)
 {
-	json_t *v = json_object_get(msg, "cost");
-
-	if (json_is_integer(v)) {
-		snprintf(m->cost_buf, sizeof(m->cost_buf), "%lld",
-		         (long long)json_integer_value(v));
-	} else if (json_is_real(v) && isfinite(json_real_value(v))) {
+	if (v->kind == JSCAN_INTEGER) {
+		snprintf(m->cost_buf, sizeof(m->cost_buf), "%lld", v->i);
+	} else if (v->kind == JSCAN_REAL && isfinite(v->d)) {
 		/* The shortest text that reads back as the same double: 0.1034, not
 		 * 0.10340000000000001. */
-		double d = json_real_value(v);
-
-		snprintf(m->cost_buf, sizeof(m->cost_buf), "%.15g", d);
-		if (strtod(m->cost_buf, NULL) != d)
-			snprintf(m->cost_buf, sizeof(m->cost_buf), "%.17g", d);
+		snprintf(m->cost_buf, sizeof(m->cost_buf), "%.15g", v->d);
+		if (strtod(m->cost_buf, NULL) != v->d)
+			snprintf(m->cost_buf, sizeof(m->cost_buf), "%.17g", v->d);
 	} else {
 		return;
 	}
@@ -77,18 +137,14 @@ static void read_cost(json_t *msg, struct vapi_msg *m)
 }
 
 /* organizationId by precedence: the call's assistantOverrides, the assistant, the call. */
-static void read_meta_org(json_t *msg, struct vapi_msg *m)
+static void read_meta_org(const struct jscan_value *v, struct vapi_msg *m)
 {
-	static const char *const paths[] = {
-	    "call.assistantOverrides.metadata.organizationId",
-	    "assistant.metadata.organizationId",
-	    "call.metadata.organizationId",
-	};
+	static const int slots[] = {V_CALL_OVERRIDES_ORG, V_ASSISTANT_META_ORG, V_CALL_META_ORG};
 	static const char *const names[] = {"call.assistantOverrides.metadata",
 	                                    "assistant.metadata", "call.metadata"};
 
 	for (size_t i = 0; i < 3; i++) {
-		m->meta_org_id = str_at(msg, paths[i]);
+		m->meta_org_id = str_of(&v[slots[i]]);
 		if (m->meta_org_id != NULL) {
 			m->meta_org_from = names[i];
 			return;
@@ -96,60 +152,56 @@ static void read_meta_org(json_t *msg, struct vapi_msg *m)
 	}
 }
 
-static void read_fields(json_t *msg, struct vapi_msg *m)
+static void read_fields(const struct jscan_value *v, struct vapi_msg *m)
 {
-	m->call_id = str_at(msg, "call.id");
-	m->call_type = str_at(msg, "call.type");
+	m->call_id = str_of(&v[V_CALL_ID]);
+	m->call_type = str_of(&v[V_CALL_TYPE]);
 	m->inbound = m->call_type != NULL && strcmp(m->call_type, "inboundPhoneCall") == 0;
 	m->is_report = strcmp(m->type, "end-of-call-report") == 0;
 	m->status = m->is_report                            ? "ended"
-	            : strcmp(m->type, "status-update") == 0 ? str_at(msg, "status")
+	            : strcmp(m->type, "status-update") == 0 ? str_of(&v[V_STATUS])
 	                                                    : NULL;
-	m->phone_number_id = first_str(msg, "call.phoneNumberId", "phoneNumber.id");
-	m->assistant_id = first_str(msg, "call.assistantId", "assistant.id");
-	m->customer_number = first_str(msg, "customer.number", "call.customer.number");
-	m->ended_reason = str_at(msg, "endedReason");
+	m->phone_number_id = first_str(v, V_CALL_PHONE, V_PHONE_ID);
+	m->assistant_id = first_str(v, V_CALL_ASSISTANT, V_ASSISTANT_ID);
+	m->customer_number = first_str(v, V_CUSTOMER_NUMBER, V_CALL_CUSTOMER);
+	m->ended_reason = str_of(&v[V_ENDED_REASON]);
 	if (m->is_report) {
 		/* Only the report's are final: a transcript message carries one remark as its
 		 * top-level transcript, and mid-call messages a partial artifact. */
-		m->transcript = first_str(msg, "artifact.transcript", "transcript");
-		m->recording_url = first_str(msg, "artifact.recordingUrl", "recordingUrl");
-		m->summary = first_str(msg, "analysis.summary", "summary");
+		m->transcript = first_str(v, V_ART_TRANSCRIPT, V_TRANSCRIPT);
+		m->recording_url = first_str(v, V_ART_RECORDING, V_RECORDING);
+		m->summary = first_str(v, V_ANALYSIS_SUMMARY, V_SUMMARY);
 	}
-	m->timestamp_ms = time_at(msg, "timestamp");
-	m->started_ms = time_at(msg, "startedAt");
-	m->ended_ms = time_at(msg, "endedAt");
-	read_cost(msg, m);
-	read_meta_org(msg, m);
+	m->timestamp_ms = time_of(&v[V_TIMESTAMP]);
+	m->started_ms = time_of(&v[V_STARTED]);
+	m->ended_ms = time_of(&v[V_ENDED]);
+	read_cost(&v[V_COST], m);
+	read_meta_org(v, m);
 }
 
 int vapi_msg_parse(const char *body, size_t len, struct vapi_msg *m, char *err, size_t errlen)
 {
-	json_error_t jerr;
-	json_t *msg;
+	struct jscan_value v[V_COUNT];
+	char why[200];
 
 	memset(m, 0, sizeof(*m));
-	m->root = json_loadb(body, len, 0, &jerr);
-	if (m->root == NULL) {
-		snprintf(err, errlen, "invalid JSON at line %d column %d: %s", jerr.line,
-		         jerr.column, jerr.text);
-		return -1;
+	if (jscan_parse(body, len, body_paths, v, V_COUNT, &m->arena, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "invalid JSON at %s", why);
+		goto fail;
 	}
-	msg = json_object_get(m->root, "message");
-	if (!json_is_object(msg)) {
+	if (v[V_MESSAGE].kind != JSCAN_OBJECT) {
 		snprintf(err, errlen, "no \"message\" object");
 		goto fail;
 	}
-	m->type = str_at(msg, "type");
+	m->type = str_of(&v[V_TYPE]);
 	if (m->type == NULL) {
 		snprintf(err, errlen, "no message.type");
 		goto fail;
 	}
-	read_fields(msg, m);
+	read_fields(v, m);
 	return 0;
 fail:
-	json_decref(m->root);
-	m->root = NULL;
+	vapi_msg_free(m);
 	return -1;
 }
 
@@ -157,8 +209,8 @@ void vapi_msg_free(struct vapi_msg *m)
 {
 	if (m == NULL)
 		return;
-	json_decref(m->root);
-	m->root = NULL;
+	free(m->arena);
+	m->arena = NULL;
 }
 
 const char *vapi_msg_dedupe_key(const struct vapi_msg *m, const char *fallback, char *buf,

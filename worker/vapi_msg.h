@@ -1,15 +1,14 @@
 #ifndef SB_VAPI_MSG_H
 #define SB_VAPI_MSG_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 /* The facts a worker needs from one Vapi server message ({"message": {...}}). String
- * fields borrow from root and live as long as the struct; NULL when absent. */
+ * fields borrow from arena and live as long as the struct; NULL when absent. */
 struct vapi_msg {
-	json_t *root;                /* the parsed body, owned */
+	char *arena;                 /* the strings below, owned */
 	const char *type;            /* message.type */
 	const char *call_id;         /* message.call.id */
 	const char *call_type;       /* inboundPhoneCall, outboundPhoneCall, webCall, ... */

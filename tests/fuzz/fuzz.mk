@@ -29,8 +29,8 @@ $(FUZZ_OUT)/fuzz_auth: tests/fuzz/fuzz_auth.c ingest/auth.c common/util.c ingest
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(shell pkg-config --cflags libcrypto) -o $@ \
 		$(filter %.c,$^) $(shell pkg-config --libs libcrypto)
 
-$(FUZZ_OUT)/fuzz_vapi_msg: tests/fuzz/fuzz_vapi_msg.c worker/vapi_msg.c common/util.c \
-		worker/vapi_msg.h common/util.h
+$(FUZZ_OUT)/fuzz_vapi_msg: tests/fuzz/fuzz_vapi_msg.c worker/vapi_msg.c worker/jscan.c \
+		common/util.c worker/vapi_msg.h worker/jscan.h common/util.h
 	@mkdir -p $(@D)
 	@[ "$(V)" = 1 ] || echo "  FUZZCC  $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(shell pkg-config --cflags jansson) -o $@ \

@@ -460,9 +460,9 @@ static int check_refused(const char *name, const char *body, size_t len, const c
 		vapi_msg_free(&m);
 		return 1;
 	}
-	if (m.root != NULL || strstr(err, why) == NULL) {
-		print_error("%s: reason \"%s\" lacks \"%s\" (root %p)\n", name, err, why,
-		            (void *)m.root);
+	if (m.arena != NULL || strstr(err, why) == NULL) {
+		print_error("%s: reason \"%s\" lacks \"%s\" (arena %p)\n", name, err, why,
+		            (void *)m.arena);
 		return 1;
 	}
 	return 0;
@@ -661,7 +661,7 @@ static void test_free_is_safe_twice_and_on_null(void **state)
 	vapi_msg_free(NULL);
 	parse_text("{\"message\":{\"type\":\"hang\"}}", &m);
 	vapi_msg_free(&m);
-	assert_null(m.root);
+	assert_null(m.arena);
 	vapi_msg_free(&m);
 }
 
