@@ -3,7 +3,9 @@
 -- GET /healthz once a second per connection until the runner stops wrk (it watches the
 -- stream length). Usage:
 --   wrk -t2 -c64 -d600s -s bench/e2e.lua http://127.0.0.1:PORT/api/vapi/webhook \
---       -- TEMPLATE_FILE SECRET QUOTA_PER_THREAD MARK
+--       -- TEMPLATE_FILE SECRET QUOTA_PER_THREAD MARK [CYCLE]
+-- With CYCLE, the call ids repeat after CYCLE messages per thread (the soak: rows that
+-- exist are updated, so the database does not grow).
 
 local threads = 0
 
@@ -12,7 +14,7 @@ function setup(thread)
    threads = threads + 1
 end
 
-local parts, secret, quota
+local parts, secret, quota, cycle
 local posted = 0
 
 function init(args)
@@ -21,6 +23,7 @@ function init(args)
    f:close()
    secret = args[2]
    quota = tonumber(args[3])
+   cycle = tonumber(args[5] or "0")
    -- The template split at every occurrence of the mark (call id, recording URLs).
    parts = {}
    local from = 1
@@ -57,7 +60,11 @@ function request()
    announced = announced - 1
    posted = posted + 1
    -- 36 characters, like a Vapi call id: thread and sequence number.
-   local id = string.format("%08x-0000-4000-8000-%012x", tid, posted)
+   local seq = posted
+   if cycle > 0 then
+      seq = (posted - 1) % cycle + 1
+   end
+   local id = string.format("%08x-0000-4000-8000-%012x", tid, seq)
    headers["Content-Type"] = "application/json"
    headers["X-Vapi-Secret"] = secret
    return wrk.format("POST", nil, headers, table.concat(parts, id))

@@ -68,6 +68,8 @@ THREADS = env_num("BENCH_THREADS", 2)
 WORKERS = env_num("BENCH_WORKERS", 2)
 WORKER_BATCH = env_num("BENCH_WORKER_BATCH", 1000)
 E2E_TIMEOUT = env_num("BENCH_E2E_TIMEOUT", 300)
+SOAK_SECONDS = max(60, env_num("BENCH_SOAK_SECONDS", 600))
+SOAK_CALLS = 5000  # distinct call ids per wrk thread in the soak, cycled
 KEEP = os.environ.get("BENCH_KEEP", "") not in ("", "0")
 ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
 PG_SECONDS = max(2, SECONDS // 2)  # each PostgreSQL variant, per run
@@ -81,7 +83,8 @@ def log(msg):
 
 
 def want(step):
-    return not ONLY or step in ONLY
+    """Steps of the default run, or those BENCH_ONLY names. The soak runs only when named."""
+    return (not ONLY and step != "soak") or step in ONLY
 
 
 def port_open(port):
@@ -207,13 +210,17 @@ def stop(p, sig=signal.SIGTERM):
     return p.stop(sig)
 
 
-def vm_hwm_kib(pid):
-    """Peak resident set (VmHWM) of a live process, in KiB."""
+def vm_status_kib(pid, field):
+    """A size from /proc/PID/status (VmHWM: peak resident set, VmRSS: now), in KiB."""
     with open("/proc/%d/status" % pid) as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     return None
+
+
+def vm_hwm_kib(pid):
+    return vm_status_kib(pid, "VmHWM")
 
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -382,7 +389,8 @@ class Redis:
         self.dir = os.path.join(tmp, "redis")
         os.makedirs(self.dir)
         self.port = free_port()
-        # deploy/redis.conf (AOF, fsync every second, noeviction) plus a private port and dir.
+        # deploy/redis.conf (AOF, noeviction) plus a private port and dir, with the AOF fsynced
+        # every second as the floors are defined (fsync_always() switches to the shipped way).
         argv = [which("redis-server"), os.path.join(ROOT, "deploy", "redis.conf"),
                 "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
                 "--save", "", "--daemonize", "no", "--logfile", "",
@@ -506,7 +514,25 @@ def ingest_loads(ingest, redis, bodies):
 
     for key in ("small", "report", "large"):
         R["ingest_" + key] = median_runs("ingest %s" % SIZE_LABEL[key], lambda: one(key))
+    # The shipped deploy/redis.conf fsyncs before replying: what that costs ingest.
+    with fsync_always(redis):
+        R["ingest_report_always"] = median_runs("ingest 7.9 KB, appendfsync always",
+                                                lambda: one("report"))
     redis.reset()
+
+
+class fsync_always:
+    """Redis with `appendfsync always` (deploy/redis.conf) inside the block, everysec (the
+    floors' setting) after it."""
+
+    def __init__(self, redis):
+        self.redis = redis
+
+    def __enter__(self):
+        self.redis.client.config_set("appendfsync", "always")
+
+    def __exit__(self, *exc):
+        self.redis.client.config_set("appendfsync", "everysec")
 
 
 def entry_bytes(ingest, redis, body_path, count):
@@ -635,17 +661,15 @@ def pg_floors(pg, bodies):
 # ---------------------------------------------------------------------------------------------
 # End to end
 
-def end_to_end(tmp, ingest, redis, pg, bodies):
-    per_thread = int(math.ceil(E2E / float(THREADS)))
-    n = per_thread * THREADS
-    redis.reset()
-    pg.sql("switchboard", "TRUNCATE calls, call_events, unrouted_messages", "CHECKPOINT")
+def start_workers(tmp, redis, pg, **extra):
+    """WORKERS workers on the bench database, once their consumer group exists."""
     workers = []
     for i in range(WORKERS):
         e = dict(os.environ)
         e.update({"REDIS_URL": redis.url, "DATABASE_URL": pg.url("switchboard"),
                   "WORKER_BATCH": str(WORKER_BATCH), "WORKER_CONSUMER": "bench-%d" % (i + 1),
                   "LOG_LEVEL": "info"})
+        e.update(extra)
         workers.append(start("worker-%d" % (i + 1), [os.path.join(BIN, "switchboard-worker")],
                              tmp, e))
 
@@ -661,6 +685,16 @@ def end_to_end(tmp, ingest, redis, pg, bodies):
 
     wait_until(group_ready, 30, "the workers' consumer group")
     time.sleep(0.5)  # every worker blocked in XREADGROUP
+    return workers
+
+
+def end_to_end(tmp, ingest, redis, pg, bodies):
+    per_thread = int(math.ceil(E2E / float(THREADS)))
+    n = per_thread * THREADS
+    redis.reset()
+    pg.sql("switchboard", "TRUNCATE calls, call_events, unrouted_messages", "CHECKPOINT")
+    workers = start_workers(tmp, redis, pg)
+
     def acked():
         """Entries the group has acknowledged, which workers do only after the COMMIT."""
         for g in redis.client.xinfo_groups(STREAM):
@@ -758,6 +792,53 @@ def end_to_end(tmp, ingest, redis, pg, bodies):
             res["accepted"])))
 
 
+def soak(tmp, ingest, redis, pg, bodies):
+    """SOAK_SECONDS of end-of-call reports through ingest and the workers, sampling the
+    resident set of each every 10 s. The call ids cycle over SOAK_CALLS per wrk thread and
+    the workers trim what they acknowledged after 20 s, so that PostgreSQL and Redis stay
+    the same size however long it runs (repeated reports update rows that exist)."""
+    redis.reset()
+    pg.sql("switchboard", "TRUNCATE calls, call_events, unrouted_messages", "CHECKPOINT")
+    workers = start_workers(tmp, redis, pg, SWITCHBOARD_RETENTION="20s",
+                            WORKER_TRIM_INTERVAL="5s")
+    procs = {"ingest": ingest.pid}
+    procs.update({w.name: w.pid for w in workers})
+    url = "http://127.0.0.1:%d%s" % (ingest.port, WEBHOOK)
+    argv = [which("wrk"), "-t", str(THREADS), "-c", str(CONNS), "-d", "%ds" % SOAK_SECONDS,
+            "--timeout", "10s", "-s", os.path.join(ROOT, "bench", "e2e.lua"), url, "--",
+            bodies["template"], SECRET, str(10 ** 9), fixtures.CALL_ID_MARK, str(SOAK_CALLS)]
+    log("soak: %d s of %s reports, %d workers" % (
+        SOAK_SECONDS, fmt_bytes(os.path.getsize(bodies["template"])), WORKERS))
+    wrk = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           cwd=ROOT, start_new_session=True)
+    CLEANUP.add("wrk", lambda: wrk.poll() is None and (wrk.kill(), wrk.wait()))
+    samples = []  # (seconds, {name: VmRSS KiB}, xlen)
+    t0 = time.monotonic()
+    try:
+        while wrk.poll() is None:
+            time.sleep(10)
+            for w in workers:
+                if not w.alive():
+                    raise RuntimeError("%s exited:\n%s" % (w.name, w.tail()))
+            samples.append((time.monotonic() - t0,
+                            {k: vm_status_kib(p, "VmRSS") for k, p in procs.items()},
+                            redis.client.xlen(STREAM)))
+            log("soak: %3d s, RSS %s, stream %d" % (samples[-1][0], ", ".join(
+                "%s %.1f MiB" % (k, v / 1024.0) for k, v in samples[-1][1].items()),
+                samples[-1][2]))
+        out, err = wrk.communicate(timeout=30)
+        CLEANUP.remove("wrk")
+        post = parse_wrk(subprocess.CompletedProcess(argv, 0, out, err))
+    finally:
+        for w in workers:
+            stop(w)
+    early = [s for s in samples if 50 <= s[0] <= 70] or samples[:1]
+    late = samples[-6:]
+    R["soak"] = {"seconds": SOAK_SECONDS, "rps": post["rps"], "samples": samples,
+                 "at_1min": early[0][1],
+                 "last_min_max": {k: max(s[1][k] for s in late) for k in procs}}
+
+
 # ---------------------------------------------------------------------------------------------
 # The table
 
@@ -811,6 +892,8 @@ def table():
             ("nginx_large", "nginx `return 200`, POST 64 KB", "req/s"),
             ("xadd_report", "redis-benchmark XADD 7.9 KB, AOF everysec", "ops/s"),
             ("xadd_large", "redis-benchmark XADD 64 KB, AOF everysec", "ops/s"),
+            ("xadd_report_always", "redis-benchmark XADD 7.9 KB, AOF always (deploy/redis.conf)",
+             "ops/s"),
             ("pg_row", "Postgres upsert 7.9 KB rows, per-row autocommit", "rows/s"),
             ("pg_batch", "Postgres upsert 7.9 KB rows, batches of 1,000", "rows/s"),
             ("pg_copy", "Postgres COPY 7.9 KB rows, 1,000 per transaction", "rows/s"),
@@ -833,6 +916,10 @@ def table():
         ">= 2.00", None if r is None else r >= 2.0, get("ingest_large", "cpu"))
     r = ratio(get("ingest_large"), get("nginx_large"))
     row("ingest, POST 64 KB, against nginx", rate("ingest_large"), "nginx 64 KB", r)
+    r = ratio(get("ingest_report_always"), get("xadd_report_always"))
+    row("ingest, POST 7.9 KB, Redis with appendfsync always (deploy/redis.conf)",
+        rate("ingest_report_always"), "XADD 7.9 KB, always", r,
+        cpu=get("ingest_report_always", "cpu"))
     # End to end
     e = R.get("e2e")
     if e:
@@ -867,6 +954,14 @@ def table():
         row("peak RSS of worker %d (VmHWM, after the end-to-end run)" % (i + 1),
             "%.1f MiB" % (w / 1024.0) if w else "n/a", "", None, "< 64 MiB",
             None if not w else w < 64 * 1024)
+    s = R.get("soak")
+    for name in sorted((s or {}).get("at_1min", {})):
+        a, b = s["at_1min"][name], s["last_min_max"][name]
+        row("RSS of %s over a %d-minute soak (%s reports/s)" % (
+            name, s["seconds"] // 60, fmt_int(s["rps"])),
+            "%.1f MiB after 1 min, at most %.1f MiB in the last minute" % (a / 1024.0,
+                                                                        b / 1024.0),
+            "", None, "no growth", b <= a * 1.10 + 1024)
     for key in ("report", "large"):
         m = R.get("mem_" + key)
         if not m:
@@ -919,7 +1014,12 @@ def main():
         if want("redis"):
             R["xadd_report"] = redis_benchmark_xadd(redis, bodies["report"], SECONDS)
             R["xadd_large"] = redis_benchmark_xadd(redis, bodies["large"], SECONDS)
-        if want("ingest") or want("memory") or want("e2e"):
+            with fsync_always(redis):
+                R["xadd_report_always"] = redis_benchmark_xadd(redis, bodies["report"],
+                                                               SECONDS)
+        if want("soak"):
+            redis = redis or Redis(tmp)
+        if want("ingest") or want("memory") or want("e2e") or want("soak"):
             ingest = start_ingest(tmp, redis)
         if want("ingest"):
             ingest_loads(ingest, redis, bodies)
@@ -928,7 +1028,7 @@ def main():
             R["mem_large"] = entry_bytes(ingest, redis, bodies["large"], 400)
             log("bytes per entry: %s" % json.dumps({k: R[k] for k in ("mem_report",
                                                                         "mem_large")}))
-        if want("postgres") or want("e2e"):
+        if want("postgres") or want("e2e") or want("soak"):
             pg = Postgres(tmp)
             prepare_db(pg, redis.url if redis else "redis://127.0.0.1:1/0", "floor")
             prepare_db(pg, redis.url if redis else "redis://127.0.0.1:1/0", "switchboard")
@@ -936,6 +1036,8 @@ def main():
             pg_floors(pg, bodies)
         if want("e2e"):
             end_to_end(tmp, ingest, redis, pg, bodies)
+        if want("soak"):
+            soak(tmp, ingest, redis, pg, bodies)
         if ingest is not None:
             R["ingest_hwm_kib"] = vm_hwm_kib(ingest.pid)
             R["ingest_exit"] = stop(ingest)

@@ -120,7 +120,7 @@ redisContext *enqueuer_connect(struct enqueuer *q)
 void enqueuer_redis_failed(struct enqueuer *q, const char *rid, const char *why)
 {
 	redis_failed(q);
-	log_msg(LOGL_ERROR, rid ? "request_id" : NULL, rid, "redis: %s; spooling", why);
+	log_msg(LOGL_ERROR, rid ? "request_id" : NULL, rid, "redis: %s", why);
 }
 
 void enqueuer_encode(const struct enqueuer *q, struct stream_zbuf *z, struct stream_new *e)

@@ -288,8 +288,12 @@ static void on_xadd(void *tag, int rc, const char *text, void *arg)
 		lp->ready = c;
 		return;
 	}
-	if (!lp->resetting)
-		enqueuer_redis_failed(lp->in->q, c->wr.rid, text);
+	if (!lp->resetting) {
+		char msg[400];
+
+		snprintf(msg, sizeof(msg), "XADD refused: %s; spooling", text);
+		enqueuer_redis_failed(lp->in->q, c->wr.rid, msg);
+	}
 	to_spool(c);
 }
 
@@ -301,15 +305,14 @@ static void redis_close(struct loop *lp, const char *why)
 		epoll_ctl(lp->ep, EPOLL_CTL_DEL, xpipe_fd(lp->xp), NULL);
 	lp->xp_out = 0;
 	lp->appended = 0;
-	if (n > 0 || why != NULL) {
+	{
 		char msg[400];
 
-		snprintf(msg, sizeof(msg), "%s; %zu requests in flight go to the spool",
-		         why ? why : "connection lost", n);
+		snprintf(msg, sizeof(msg), "%s; %zu requests in flight go to the spool", why, n);
 		enqueuer_redis_failed(lp->in->q, NULL, msg);
 	}
 	lp->resetting = true;
-	xpipe_reset(lp->xp, why ? why : "connection lost", on_xadd, lp);
+	xpipe_reset(lp->xp, why, on_xadd, lp);
 	lp->resetting = false;
 }
 

@@ -7,7 +7,7 @@ set -u
 # package|why it is needed
 PACKAGES='build-essential|C compiler, make and libc headers
 pkg-config|finds the compile and link flags of the libraries below
-libcivetweb-dev|HTTP server library of switchboard-ingest
+libcivetweb-dev|HTTP listener of the worker metrics endpoint
 libhiredis-dev|Redis client library
 libjansson-dev|JSON parser of switchboard-worker
 libpq-dev|PostgreSQL client library

@@ -179,7 +179,7 @@ mkdir -p "$VAR/redis" "$LOG" || die "cannot create $VAR"
 # script, which then stops them in order. setsid does not fork here (the background child
 # is not a process group leader), so $! is the service's own pid.
 setsid redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$VAR/redis" \
-	--appendonly yes --appendfsync everysec --daemonize no \
+	--appendonly yes --appendfsync always --daemonize no \
 	>>"$LOG/redis.log" 2>&1 </dev/null &
 REDIS_PID=$!
 echo "$REDIS_PID" >"$VAR/redis.pid"

@@ -66,7 +66,7 @@ class RedisServer:
 
     def start(self):
         argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", self.dir, "--appendonly", "yes", "--appendfsync", "everysec",
+                "--dir", self.dir, "--appendonly", "yes", "--appendfsync", "always",
                 "--save", "", "--daemonize", "no", "--logfile", "",
                 "--maxmemory-policy", "noeviction"]
         self.proc = Proc("redis", argv, dict(os.environ), self.dir)

@@ -667,7 +667,7 @@ def test_compose_services_run_natively(tmp_root, pg_server):
         wait_until(redis_up, 10, "the compose redis to answer")
         conf = {k: client.config_get(k)[k] for k in ("appendonly", "appendfsync",
                                                       "maxmemory-policy", "maxmemory")}
-        assert conf == {"appendonly": "yes", "appendfsync": "everysec",
+        assert conf == {"appendonly": "yes", "appendfsync": "always",
                         "maxmemory-policy": "noeviction", "maxmemory": "0"}, conf
         rh = sv["redis"]["healthcheck"]["test"]
         assert rh[0] == "CMD"
