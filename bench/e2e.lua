@@ -3,9 +3,10 @@
 -- GET /healthz once a second per connection until the runner stops wrk (it watches the
 -- stream length). Usage:
 --   wrk -t2 -c64 -d600s -s bench/e2e.lua http://127.0.0.1:PORT/api/vapi/webhook \
---       -- TEMPLATE_FILE SECRET QUOTA_PER_THREAD MARK [CYCLE]
+--       -- TEMPLATE_FILE SECRET QUOTA_PER_THREAD MARK [CYCLE [PAUSE_MS]]
 -- With CYCLE, the call ids repeat after CYCLE messages per thread (the soak: rows that
--- exist are updated, so the database does not grow).
+-- exist are updated, so the database does not grow); with PAUSE_MS each connection waits
+-- that long before each post, which caps the rate below what the workers file.
 
 local threads = 0
 
@@ -14,7 +15,7 @@ function setup(thread)
    threads = threads + 1
 end
 
-local parts, secret, quota, cycle
+local parts, secret, quota, cycle, pause
 local posted = 0
 
 function init(args)
@@ -24,6 +25,7 @@ function init(args)
    secret = args[2]
    quota = tonumber(args[3])
    cycle = tonumber(args[5] or "0")
+   pause = tonumber(args[6] or "0")
    -- The template split at every occurrence of the mark (call id, recording URLs).
    parts = {}
    local from = 1
@@ -50,7 +52,7 @@ function delay()
    if posted >= quota then
       return 1000
    end
-   return 0
+   return pause
 end
 
 function request()

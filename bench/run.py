@@ -70,6 +70,9 @@ WORKER_BATCH = env_num("BENCH_WORKER_BATCH", 1000)
 E2E_TIMEOUT = env_num("BENCH_E2E_TIMEOUT", 300)
 SOAK_SECONDS = max(60, env_num("BENCH_SOAK_SECONDS", 600))
 SOAK_CALLS = 5000  # distinct call ids per wrk thread in the soak, cycled
+# Each soak connection pauses this long before each post: 64 connections then send at most
+# about 5,000 reports/s, under what 2 workers file here, so Redis holds a steady backlog.
+SOAK_PAUSE_MS = env_num("BENCH_SOAK_PAUSE_MS", 12)
 KEEP = os.environ.get("BENCH_KEEP", "") not in ("", "0")
 ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
 PG_SECONDS = max(2, SECONDS // 2)  # each PostgreSQL variant, per run
@@ -806,7 +809,8 @@ def soak(tmp, ingest, redis, pg, bodies):
     url = "http://127.0.0.1:%d%s" % (ingest.port, WEBHOOK)
     argv = [which("wrk"), "-t", str(THREADS), "-c", str(CONNS), "-d", "%ds" % SOAK_SECONDS,
             "--timeout", "10s", "-s", os.path.join(ROOT, "bench", "e2e.lua"), url, "--",
-            bodies["template"], SECRET, str(10 ** 9), fixtures.CALL_ID_MARK, str(SOAK_CALLS)]
+            bodies["template"], SECRET, str(10 ** 9), fixtures.CALL_ID_MARK, str(SOAK_CALLS),
+            str(SOAK_PAUSE_MS)]
     log("soak: %d s of %s reports, %d workers" % (
         SOAK_SECONDS, fmt_bytes(os.path.getsize(bodies["template"])), WORKERS))
     wrk = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -823,6 +827,10 @@ def soak(tmp, ingest, redis, pg, bodies):
             samples.append((time.monotonic() - t0,
                             {k: vm_status_kib(p, "VmRSS") for k, p in procs.items()},
                             redis.client.xlen(STREAM)))
+            if samples[-1][2] > 2000000:
+                raise RuntimeError("soak: the workers fall behind (%d entries in the "
+                                   "stream); lower the rate with BENCH_SOAK_PAUSE_MS"
+                                   % samples[-1][2])
             log("soak: %3d s, RSS %s, stream %d" % (samples[-1][0], ", ".join(
                 "%s %.1f MiB" % (k, v / 1024.0) for k, v in samples[-1][1].items()),
                 samples[-1][2]))

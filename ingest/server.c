@@ -261,12 +261,14 @@ static void on_spooled(void *tag, enum enq_result res)
 	uint64_t one = 1;
 
 	c->result = res;
+	/* The wake-up inside the lock: once the loop has taken c it may end, and loop_free()
+	 * takes the lock before closing the eventfd. */
 	pthread_mutex_lock(&lp->lock);
 	c->done_next = lp->spooled;
 	lp->spooled = c;
-	pthread_mutex_unlock(&lp->lock);
 	if (write(lp->evfd, &one, sizeof(one)) < 0)
 		log_error("cannot wake loop %d: %s", lp->index, strerror(errno));
+	pthread_mutex_unlock(&lp->lock);
 }
 
 static void to_spool(struct conn *c)
@@ -915,6 +917,8 @@ static int loop_init(struct ingest *in, struct loop *lp, int index, char *err, s
 
 static void loop_free(struct loop *lp)
 {
+	pthread_mutex_lock(&lp->lock); /* no spool writer is still waking the loop */
+	pthread_mutex_unlock(&lp->lock);
 	if (lp->ep > 0)
 		close(lp->ep);
 	if (lp->evfd > 0)
