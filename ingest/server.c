@@ -367,6 +367,7 @@ static void conn_enqueued(struct conn *c)
 		conn_close(c);
 		return;
 	}
+	c->wr.close = c->wr.close || c->lp->in->stop; /* the answer says so */
 	webhook_enqueued(c->lp->in->wh, &c->wr, c->result, c->id, c->t0_us, &c->out);
 	conn_answer(c);
 }
@@ -425,6 +426,7 @@ static void on_head(struct conn *c)
 	                        .has_body = c->req.chunked || c->req.content_length > 0,
 	                        .close = !c->req.keep_alive};
 	c->body_off = c->raw = c->req.head_len;
+	c->body_len = 0;
 	c->req_end = c->req.head_len;
 	if (webhook_head(in->wh, &c->wr, &c->out) == 0) {
 		conn_answer(c);
@@ -968,6 +970,10 @@ void ingest_stop(struct ingest *in)
 	if (in == NULL)
 		return;
 	in->stop = 1;
+	/* New connections are refused from now on (the proxy tries another instance); the
+	 * descriptor is closed once no loop can use it. */
+	if (in->lfd >= 0)
+		(void)shutdown(in->lfd, SHUT_RDWR);
 	for (int i = 0; i < in->nloops; i++)
 		if (in->loops[i].started)
 			pthread_join(in->loops[i].thread, NULL);
