@@ -16,7 +16,7 @@ VAPI_SAMPLES_DIR ?= tests/fixtures/vapi
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(WARN) \
 	-Icommon -Iworker -Iingest
-FUZZ_NAMES := auth vapi_msg
+FUZZ_NAMES := auth vapi_msg httpreq
 
 .PHONY: fuzz fuzz-build
 
@@ -35,6 +35,11 @@ $(FUZZ_OUT)/fuzz_vapi_msg: tests/fuzz/fuzz_vapi_msg.c worker/vapi_msg.c worker/j
 	@[ "$(V)" = 1 ] || echo "  FUZZCC  $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(shell pkg-config --cflags jansson) -o $@ \
 		$(filter %.c,$^) $(shell pkg-config --libs jansson) -lm
+
+$(FUZZ_OUT)/fuzz_httpreq: tests/fuzz/fuzz_httpreq.c ingest/httpreq.c ingest/httpreq.h
+	@mkdir -p $(@D)
+	@[ "$(V)" = 1 ] || echo "  FUZZCC  $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
 
 # Runs every target even when one finds a crash, and fails if any did.
 fuzz: fuzz-build
