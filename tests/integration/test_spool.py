@@ -103,6 +103,32 @@ def spool_record(body_bytes, rid=b"r1", ts=T0):
     return b"SBS1" + struct.pack("<II", len(payload), zlib.crc32(payload)) + payload
 
 
+def test_a_redis_that_stops_answering_is_timed_out_and_spooled(stack):
+    # SIGSTOP: the connection stays open and nothing answers, as in a Redis stalled on its
+    # disk. The entries in flight and the next requests go to the spool after
+    # REDIS_TIMEOUT_MS; once Redis runs again every call is filed exactly once (the stalled
+    # XADDs may land as well: the workers' writes are idempotent).
+    import signal
+    seed(stack.pg, ["org_a"], assistants=[("asst_1", "org_a")])
+    p = stack.start_ingest(REDIS_TIMEOUT_MS=500)
+    stack.start_worker("w1")
+    assert stack.post(msg(0))[0] == 200
+    pid = stack.redis.proc.p.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        answers = [stack.post(msg(i)) for i in range(1, 6)]
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert [a[0] for a in answers] == [200] * 5
+    assert all(json.loads(a[1])["id"] == "spool" for a in answers)
+    assert "no reply within REDIS_TIMEOUT_MS" in p.output()
+    wait_until(lambda: query(stack.pg, "SELECT count(*) FROM calls")[0][0] == 6, 30,
+               "all six calls to be filed")
+    stack.wait_drained(30)
+    assert query(stack.pg, "SELECT count(*), count(DISTINCT vapi_call_id) FROM calls") == [(6, 6)]
+    assert query(stack.pg, "SELECT count(*) FROM call_events")[0][0] == 6
+
+
 def test_torn_last_record_is_skipped_never_redriven(stack):
     seed(stack.pg, ["org_a"], assistants=[("asst_1", "org_a")])
     good = [spool_record(msg(i), b"rid-%d" % i) for i in range(3)]
