@@ -151,7 +151,7 @@ static void respond(struct wh_out *o, int status, const char *rid, const char *t
 	o->len += (size_t)n + len;
 }
 
-static void answer(struct wh_out *o, int status, struct wh_req *r, const char *json)
+static void answer(struct wh_out *o, int status, const struct wh_req *r, const char *json)
 {
 	respond(o, status, r ? (r->rid[0] ? r->rid : NULL) : NULL, "application/json", json,
 	        strlen(json), r == NULL || r->close);
@@ -259,19 +259,18 @@ int webhook_body(struct webhook *w, struct wh_req *r, struct wh_out *o)
 void webhook_enqueued(struct webhook *w, const struct wh_req *r, enum enq_result res,
                       const char *id, int64_t t0_us, struct wh_out *o)
 {
-	struct wh_req copy = *r;
 	char json[160];
 
 	(void)w;
 	if (res != ENQ_REDIS && res != ENQ_SPOOLED) {
-		answer(o, 503, &copy, "{\"error\":\"queue unavailable, retry later\"}");
+		answer(o, 503, r, "{\"error\":\"queue unavailable, retry later\"}");
 		return;
 	}
 	metric_hist_observe(&enqueue_hist, util_mono_us() - t0_us);
 	metric_add(&metrics[M_BYTES], (int64_t)r->body_len);
 	snprintf(json, sizeof(json), "{\"ok\":true,\"id\":\"%s\",\"request_id\":\"%s\"}",
 	         res == ENQ_SPOOLED ? "spool" : id, r->rid);
-	answer(o, 200, &copy, json);
+	answer(o, 200, r, json);
 }
 
 void webhook_continue(struct wh_out *o)
