@@ -94,7 +94,8 @@ $(BIN)/tests/test_route: $(BUILD)/tests/unit/test_route.o $(BUILD)/tests/unit/te
 	$(WORKER_LIB_OBJ) $(COMMON_OBJ)
 $(BIN)/tests/test_cfg: $(BUILD)/tests/unit/test_cfg.o $(COMMON_OBJ)
 $(BIN)/tests/test_orgcache: $(BUILD)/tests/unit/test_orgcache.o $(BUILD)/worker/orgcache.o
-$(BIN)/tests/test_httpreq: $(BUILD)/tests/unit/test_httpreq.o $(BUILD)/ingest/httpreq.o
+$(BIN)/tests/test_httpreq: $(BUILD)/tests/unit/test_httpreq.o $(BUILD)/ingest/httpreq.o \
+	$(BUILD)/common/util.o
 $(BIN)/tests/test_jscan: $(BUILD)/tests/unit/test_jscan.o $(BUILD)/tests/unit/testutil.o \
 	$(WORKER_LIB_OBJ) $(COMMON_OBJ)
 $(BIN)/tests/test_auth: $(BUILD)/tests/unit/test_auth.o $(BUILD)/ingest/auth.o $(COMMON_OBJ)

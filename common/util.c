@@ -232,6 +232,14 @@ int util_parse_time_ms(const char *s, int64_t *ms)
 	return parse_iso8601(s, ms);
 }
 
+int util_hex_value(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
 int util_ct_equal(const void *a, size_t alen, const void *b, size_t blen)
 {
 	const unsigned char *x = a, *y = b;

@@ -42,6 +42,9 @@ int util_parse_ll(const char *s, long long *out) __attribute__((warn_unused_resu
  * ("2024-07-27T21:24:05.712Z", offsets accepted). Returns 0 and *ms, or -1. */
 int util_parse_time_ms(const char *s, int64_t *ms) __attribute__((warn_unused_result));
 
+/* The value of the hexadecimal digit c (either case), or -1 when it is none. */
+int util_hex_value(int c);
+
 /* Compares the offered bytes a with the expected secret b in time that depends only on
  * the secret's length. Returns 1 when equal. */
 int util_ct_equal(const void *a, size_t alen, const void *b, size_t blen);

@@ -331,19 +331,11 @@ static int parse_ts(const char *s, int64_t *ms)
 	return 0;
 }
 
-static int hex_value(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 static int hex_decode(const char *s, size_t len, unsigned char *out)
 {
 	for (size_t i = 0; i < len / 2; i++) {
-		int hi = hex_value((unsigned char)s[2 * i]),
-		    lo = hex_value((unsigned char)s[2 * i + 1]);
+		int hi = util_hex_value((unsigned char)s[2 * i]),
+		    lo = util_hex_value((unsigned char)s[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return -1;

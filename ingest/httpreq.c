@@ -1,6 +1,8 @@
 /* HTTP/1.x request heads and chunked bodies (RFC 9112), parsed in place. */
 #include "httpreq.h"
 
+#include "util.h"
+
 #include <string.h>
 #include <strings.h>
 
@@ -208,17 +210,6 @@ const char *httpreq_header(const char *buf, const struct httpreq *r, const char 
 	return NULL;
 }
 
-static int hex_digit(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 /* One byte of the grammar outside chunk data. Returns 1 at the end of the body, 0 to go
  * on, -1 when malformed. */
 static int chunk_step(struct httpchunk *c, char ch)
@@ -227,7 +218,7 @@ static int chunk_step(struct httpchunk *c, char ch)
 
 	switch (c->state) {
 	case CH_SIZE:
-		d = hex_digit(ch);
+		d = util_hex_value((unsigned char)ch);
 		if (d >= 0) {
 			if (++c->digits > 15)
 				return -1;

@@ -2,6 +2,8 @@
  * to jansson's limits so that what one accepts the other would). */
 #include "jscan.h"
 
+#include "util.h"
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -71,17 +73,11 @@ static int hex4(const unsigned char *p, unsigned *out)
 	unsigned v = 0;
 
 	for (int i = 0; i < 4; i++) {
-		unsigned c = p[i];
+		int d = util_hex_value(p[i]);
 
-		v <<= 4;
-		if (c >= '0' && c <= '9')
-			v |= c - '0';
-		else if (c >= 'a' && c <= 'f')
-			v |= c - 'a' + 10;
-		else if (c >= 'A' && c <= 'F')
-			v |= c - 'A' + 10;
-		else
+		if (d < 0)
 			return -1;
+		v = v << 4 | (unsigned)d;
 	}
 	*out = v;
 	return 0;

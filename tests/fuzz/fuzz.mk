@@ -36,7 +36,8 @@ $(FUZZ_OUT)/fuzz_vapi_msg: tests/fuzz/fuzz_vapi_msg.c worker/vapi_msg.c worker/j
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(shell pkg-config --cflags jansson) -o $@ \
 		$(filter %.c,$^) $(shell pkg-config --libs jansson) -lm
 
-$(FUZZ_OUT)/fuzz_httpreq: tests/fuzz/fuzz_httpreq.c ingest/httpreq.c ingest/httpreq.h
+$(FUZZ_OUT)/fuzz_httpreq: tests/fuzz/fuzz_httpreq.c ingest/httpreq.c common/util.c \
+		ingest/httpreq.h common/util.h
 	@mkdir -p $(@D)
 	@[ "$(V)" = 1 ] || echo "  FUZZCC  $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
