@@ -79,6 +79,7 @@ struct conn {
 	enum enq_result result; /* of the enqueue */
 	char id[64];            /* stream id on ENQ_REDIS */
 	int64_t t0_us;          /* enqueue start */
+	int64_t received_at;    /* wall-clock ms the body was in: the entry's, spooled too */
 	struct conn *done_next; /* on a list of finished enqueues */
 };
 
@@ -273,7 +274,7 @@ static void on_spooled(void *tag, enum enq_result res)
 
 static void to_spool(struct conn *c)
 {
-	enqueuer_spool(c->lp->in->q, c->wr.body, c->wr.body_len, util_now_ms(), c->wr.rid,
+	enqueuer_spool(c->lp->in->q, c->wr.body, c->wr.body_len, c->received_at, c->wr.rid,
 	               on_spooled, c);
 }
 
@@ -349,6 +350,7 @@ static void conn_enqueue(struct conn *c)
 	c->state = C_QUEUED;
 	lp->queued++;
 	c->t0_us = util_mono_us();
+	c->received_at = e.received_at;
 	if (!enqueuer_breaker_open(lp->in->q) && redis_ready(lp) == 0) {
 		enqueuer_encode(lp->in->q, &lp->z, &e);
 		xpipe_add(lp->xp, &e, c);
