@@ -90,8 +90,7 @@ struct loop {
 	int evfd; /* eventfd: spool writers finished something */
 	pthread_t thread;
 	int started;
-	struct conn *conns; /* every open connection */
-	int nconns;
+	struct conn *conns;   /* every open connection */
 	int queued;           /* connections in C_QUEUED */
 	struct xpipe *xp;     /* this loop's pipelined Redis connection */
 	int xp_out;           /* the Redis socket is watched for writability */
@@ -144,7 +143,6 @@ static void conn_close(struct conn *c)
 		lp->conns = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
-	lp->nconns--;
 	c->state = C_CLOSED;
 	c->done_next = lp->closed;
 	lp->closed = c;
@@ -653,7 +651,6 @@ static void add_conn(struct loop *lp, int fd, const struct sockaddr_storage *sa)
 	if (lp->conns != NULL)
 		lp->conns->prev = c;
 	lp->conns = c;
-	lp->nconns++;
 }
 
 static void set_listening(struct loop *lp, bool on)
