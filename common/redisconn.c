@@ -239,3 +239,29 @@ redisReply *redisconn_cmdv(redisContext *c, int argc, const char **argv)
 		lens[i] = strlen(argv[i]);
 	return redisCommandArgv(c, argc, argv, lens);
 }
+
+int redisconn_has_waitaof(redisContext *c)
+{
+	const char *argv[] = {"COMMAND", "INFO", "WAITAOF"};
+	redisReply *r = redisconn_cmdv(c, 3, argv);
+	int yes = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+	          r->element[0]->type == REDIS_REPLY_ARRAY;
+
+	freeReplyObject(r);
+	return yes;
+}
+
+void redisconn_append_waitaof(redisContext *c, int timeout_ms)
+{
+	char timeout[24];
+	const char *argv[] = {"WAITAOF", "1", "0", timeout};
+
+	snprintf(timeout, sizeof(timeout), "%d", timeout_ms);
+	redisAppendCommandArgv(c, 4, argv, NULL);
+}
+
+int redisconn_waitaof_synced(const redisReply *r)
+{
+	return r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+	       r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer >= 1;
+}

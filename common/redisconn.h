@@ -34,4 +34,14 @@ redisReply *redisconn_cmd(redisContext *c, int argc, const char **argv, const si
 /* Same as redisconn_cmd() for NUL-terminated arguments. */
 redisReply *redisconn_cmdv(redisContext *c, int argc, const char **argv);
 
+/* Whether this Redis knows WAITAOF (Redis 7.2 and later, Valkey). */
+int redisconn_has_waitaof(redisContext *c);
+
+/* Appends WAITAOF 1 0 timeout_ms to c's output buffer (pipelining): its reply says whether
+ * the local append-only file holds every write sent before it on this connection. */
+void redisconn_append_waitaof(redisContext *c, int timeout_ms);
+
+/* Whether r, the reply to a WAITAOF, says the local append-only file has the writes. */
+int redisconn_waitaof_synced(const redisReply *r);
+
 #endif

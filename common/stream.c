@@ -202,16 +202,24 @@ int stream_xadd_argv(const char *stream, const struct stream_new *e, const char 
 	return n;
 }
 
-int stream_xadd(redisContext *c, const char *stream, const struct stream_new *e, char *id,
-                size_t idlen, char *err, size_t errlen)
+void stream_xadd_append(redisContext *c, const char *stream, const struct stream_new *e)
 {
 	char recv[24];
 	const char *argv[STREAM_XADD_ARGS];
 	size_t lens[STREAM_XADD_ARGS];
 	int n = stream_xadd_argv(stream, e, argv, lens, recv);
-	redisReply *r;
 
-	r = redisconn_cmd(c, n, argv, lens);
+	redisAppendCommandArgv(c, n, argv, lens);
+}
+
+int stream_xadd(redisContext *c, const char *stream, const struct stream_new *e, char *id,
+                size_t idlen, char *err, size_t errlen)
+{
+	redisReply *r = NULL;
+
+	stream_xadd_append(c, stream, e);
+	if (redisGetReply(c, (void **)&r) != REDIS_OK)
+		r = NULL;
 	if (r == NULL || r->type != REDIS_REPLY_STRING) {
 		snprintf(err, errlen, "XADD %s: %s", stream,
 		         r == NULL                      ? c->errstr

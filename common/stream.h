@@ -70,9 +70,13 @@ struct stream_new {
 int stream_xadd_argv(const char *stream, const struct stream_new *e, const char **argv,
                      size_t *lens, char *recv);
 
-/* XADDs e to stream: the one way every writer (ingest, spool re-drive, backfill) writes an
- * entry. Copies the new id into id. Returns 0; -1 when the context failed (it is dead:
- * free it) or Redis answered an error; the reason is in err. */
+/* Appends the XADD of e to stream to c's output buffer, for pipelining: the reply is read
+ * later (redisGetReply), in order. */
+void stream_xadd_append(redisContext *c, const char *stream, const struct stream_new *e);
+
+/* XADDs e to stream: the one way a single entry is written (backfill; ingest and the
+ * spool re-drive pipeline with stream_xadd_append()). Copies the new id into id. Returns 0; -1 when
+ * the context failed (it is dead: free it) or Redis answered an error; the reason is in err. */
 int stream_xadd(redisContext *c, const char *stream, const struct stream_new *e, char *id,
                 size_t idlen, char *err, size_t errlen) __attribute__((warn_unused_result));
 

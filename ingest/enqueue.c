@@ -207,21 +207,58 @@ void enqueuer_spool(struct enqueuer *q, const char *body, size_t len, int64_t re
 struct redrive_ctx {
 	struct enqueuer *q;
 	redisContext *redis;
+	int wait_aof; /* INGEST_WAIT_AOF, and this Redis has WAITAOF */
 	struct stream_zbuf z;
 };
 
-static int redrive_one(void *arg, const struct spool_rec *r)
+/* One batch of spooled records: their XADDs pipelined in one write (and with WAITAOF, one
+ * fsync wait after them), so a backlog moves at Redis's pace, not one round trip (and one
+ * append-only file fsync) per record. Returns how many, from the first, Redis holds (on
+ * disk, with WAITAOF). An XADD that Redis took after a refused one, or before a WAITAOF that
+ * timed out, stays in the spool too and is re-driven again: the workers' writes are
+ * idempotent. */
+static int redrive_batch(void *arg, const struct spool_rec *recs, int n)
 {
 	struct redrive_ctx *rc = arg;
-	struct stream_new e = {r->body, r->body_len, r->received_at, r->request_id, "spool", NULL};
-	char id[64], err[256];
+	redisContext *c = rc->redis;
+	const char *stream = rc->q->cfg->stream;
+	int ok = 0;
+	redisReply *r;
 
-	enqueuer_encode(rc->q, &rc->z, &e);
-	if (stream_xadd(rc->redis, rc->q->cfg->stream, &e, id, sizeof(id), err, sizeof(err)) != 0) {
-		log_warn("spool re-drive stopped: %s", err);
-		return -1;
+	for (int i = 0; i < n; i++) {
+		struct stream_new e = {recs[i].body,       recs[i].body_len, recs[i].received_at,
+		                       recs[i].request_id, "spool",          NULL};
+
+		enqueuer_encode(rc->q, &rc->z, &e);
+		stream_xadd_append(c, stream, &e);
 	}
-	return 0;
+	if (rc->wait_aof)
+		redisconn_append_waitaof(c, (int)rc->q->cfg->redis_timeout_ms);
+	for (int i = 0; i < n; i++) {
+		if (redisGetReply(c, (void **)&r) != REDIS_OK) {
+			log_warn("spool re-drive stopped: %s", c->errstr);
+			return rc->wait_aof ? 0 : ok;
+		}
+		if (ok == i && r->type == REDIS_REPLY_STRING)
+			ok++;
+		else if (ok == i)
+			log_warn("spool re-drive stopped: XADD %s: %s", stream,
+			         r->type == REDIS_REPLY_ERROR ? r->str : "odd reply");
+		freeReplyObject(r);
+	}
+	if (!rc->wait_aof)
+		return ok;
+	if (redisGetReply(c, (void **)&r) != REDIS_OK) {
+		log_warn("spool re-drive stopped: %s", c->errstr);
+		return 0;
+	}
+	if (!redisconn_waitaof_synced(r)) {
+		log_warn("spool re-drive stopped: WAITAOF: %s; the batch stays in the spool",
+		         r->type == REDIS_REPLY_ERROR ? r->str : "not on disk in time");
+		ok = 0;
+	}
+	freeReplyObject(r);
+	return ok;
 }
 
 static int ping(redisContext *c)
@@ -237,7 +274,7 @@ static int ping(redisContext *c)
 /* One pass: reach Redis (closing the breaker), then move what the spool holds. */
 static void redrive_pass(struct enqueuer *q, redisContext **redis)
 {
-	struct redrive_ctx ctx = {q, NULL, {NULL, 0}};
+	struct redrive_ctx ctx = {q, NULL, 0, {NULL, 0}};
 	long long moved;
 	char err[256];
 
@@ -256,7 +293,8 @@ static void redrive_pass(struct enqueuer *q, redisContext **redis)
 	if (spool_entries(q->spool, NULL) == 0)
 		return;
 	ctx.redis = *redis;
-	if (spool_drain(q->spool, redrive_one, &ctx, &moved, err, sizeof(err)) != 0)
+	ctx.wait_aof = q->cfg->wait_aof && redisconn_has_waitaof(*redis);
+	if (spool_drain(q->spool, redrive_batch, &ctx, &moved, err, sizeof(err)) != 0)
 		log_error("spool: %s", err);
 	stream_zbuf_free(&ctx.z);
 	if (moved > 0) {

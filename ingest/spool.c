@@ -15,7 +15,8 @@
 #define SPOOL_MAGIC "SBS1"
 #define SPOOL_HDR 12
 #define SPOOL_FILE "spool.log"
-/* Records are handed to the drain callback in chunks of about this many bytes. */
+/* The file is read through a window of this many bytes (more for a larger record), so
+ * scanning and draining a spool of any size takes this much memory. */
 #define SPOOL_READ_CHUNK (4 << 20)
 
 struct spool {
@@ -104,45 +105,107 @@ static long long parse_rec(const unsigned char *buf, long long avail, struct spo
 	return SPOOL_HDR + (long long)plen;
 }
 
-/* Reads [off, off+len) of the file into a new buffer (one spare byte), or NULL. */
-static unsigned char *read_at(int fd, long long off, long long len)
+/* Reads the file's [off, off+len) into buf. Returns 0, or -1 (errno set). */
+static int read_full(int fd, unsigned char *buf, long long off, long long len)
 {
-	unsigned char *buf = malloc((size_t)len + 1);
 	long long got = 0;
 
-	while (buf != NULL && got < len) {
+	while (got < len) {
 		ssize_t n = pread(fd, buf + got, (size_t)(len - got), off + got);
 
 		if (n <= 0) {
-			free(buf);
-			return NULL;
+			if (n == 0)
+				errno = EIO; /* the file is shorter than we were told */
+			return -1;
 		}
 		got += n;
 	}
-	return buf;
+	return 0;
+}
+
+/* A read window over the file: buf holds the file's [base, base + len). */
+struct window {
+	int fd;
+	long long base, len;
+	unsigned char *buf;
+	size_t cap;
+};
+
+/* Makes the window hold [off, off + want), cut at end. Returns 0, or -1 (errno set). */
+static int window_load(struct window *w, long long off, long long want, long long end)
+{
+	long long len = end - off < want ? end - off : want;
+
+	if (off >= w->base && off + len <= w->base + w->len)
+		return 0;
+	if ((size_t)len > w->cap) {
+		unsigned char *nb = realloc(w->buf, (size_t)len);
+
+		if (nb == NULL) {
+			errno = ENOMEM;
+			return -1;
+		}
+		w->buf = nb;
+		w->cap = (size_t)len;
+	}
+	w->len = 0;
+	if (read_full(w->fd, w->buf, off, len) != 0)
+		return -1;
+	w->base = off;
+	w->len = len;
+	return 0;
+}
+
+/* The record at file offset off as far as the window holds it: parse_rec()'s result (0 also
+ * when the window does not hold it whole). r borrows from the window. */
+static long long window_rec(const struct window *w, long long off, struct spool_rec *r)
+{
+	if (off < w->base || off >= w->base + w->len)
+		return 0;
+	return parse_rec(w->buf + (off - w->base), w->base + w->len - off, r);
+}
+
+/* The record at off (< end), moving the window to it when needed and growing it for a
+ * record larger than SPOOL_READ_CHUNK. Returns parse_rec()'s result, or -2 when reading
+ * failed (errno set). */
+static long long window_next(struct window *w, long long off, long long end, struct spool_rec *r)
+{
+	long long want = SPOOL_READ_CHUNK, n;
+
+	if ((n = window_rec(w, off, r)) != 0)
+		return n;
+	for (;;) {
+		if (window_load(w, off, want, end) != 0)
+			return -2;
+		if ((n = window_rec(w, off, r)) != 0 || off + w->len >= end)
+			return n;
+		/* Cut short by the window: load the whole record its header announces. */
+		want = SPOOL_HDR + (long long)get_u32(w->buf + (off - w->base) + 4);
+		if (want <= w->len)
+			return 0;
+	}
 }
 
 /* Counts valid records from the start; truncates a torn or corrupt tail. */
 static int scan(struct spool *s, char *err, size_t errlen)
 {
 	struct stat st;
-	unsigned char *buf;
-	long long off = 0;
+	struct window w = {s->fd, 0, 0, NULL, 0};
+	long long off = 0, n = 0;
 
 	if (fstat(s->fd, &st) != 0) {
 		snprintf(err, errlen, "stat %s: %s", s->path, strerror(errno));
 		return -1;
 	}
-	if (st.st_size == 0)
-		return 0;
-	buf = read_at(s->fd, 0, st.st_size);
-	if (buf == NULL) {
+	while (off < st.st_size && (n = window_next(&w, off, st.st_size, NULL)) > 0) {
+		off += n;
+		s->entries++;
+	}
+	free(w.buf);
+	if (n == -2) {
 		snprintf(err, errlen, "read %s: %s", s->path, strerror(errno));
 		return -1;
 	}
-	for (long long n; (n = parse_rec(buf + off, st.st_size - off, NULL)) > 0; off += n)
-		s->entries++;
-	free(buf);
 	if (off < st.st_size) {
 		log_error(
 		    "spool %s: torn or corrupt record at byte %lld: dropped %lld bytes after "
@@ -289,11 +352,28 @@ out:
 	return rc;
 }
 
+/* Copies the file's [off, off + len) from fd to the end of out, a chunk at a time. */
+static int copy_range(int fd, long long off, long long len, int out)
+{
+	unsigned char *buf = malloc(SPOOL_READ_CHUNK);
+	int rc = buf != NULL ? 0 : -1;
+
+	while (rc == 0 && len > 0) {
+		long long n = len < SPOOL_READ_CHUNK ? len : SPOOL_READ_CHUNK;
+
+		if (read_full(fd, buf, off, n) != 0 || write(out, buf, (size_t)n) != n)
+			rc = -1;
+		off += n;
+		len -= n;
+	}
+	free(buf);
+	return rc;
+}
+
 /* Removes the first `done` bytes (n records) of the file, under the lock. */
 static int remove_head(struct spool *s, long long done, long long n, char *err, size_t errlen)
 {
 	char tmp[4200];
-	unsigned char *rest;
 	long long restlen;
 	int fd;
 
@@ -309,17 +389,14 @@ static int remove_head(struct spool *s, long long done, long long n, char *err, 
 		return 0;
 	}
 	/* Appends arrived meanwhile: keep them in a new file that replaces the old. */
-	rest = read_at(s->fd, done, restlen);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", s->path);
-	fd = rest ? open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600) : -1;
-	if (fd < 0 || write(fd, rest, (size_t)restlen) != restlen || fdatasync(fd) != 0 ||
+	fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0 || copy_range(s->fd, done, restlen, fd) != 0 || fdatasync(fd) != 0 ||
 	    rename(tmp, s->path) != 0) {
-		free(rest);
 		if (fd >= 0)
 			close(fd);
 		goto ioerr;
 	}
-	free(rest);
 	close(s->fd);
 	s->fd = fd;
 	s->written = restlen;
@@ -331,49 +408,58 @@ ioerr:
 	return -1;
 }
 
-int spool_drain(struct spool *s, int (*fn)(void *ctx, const struct spool_rec *r), void *ctx,
-                long long *moved, char *err, size_t errlen)
+int spool_drain(struct spool *s, spool_drain_fn fn, void *ctx, long long *moved, char *err,
+                size_t errlen)
 {
-	long long end, off = 0, n = 0;
-	unsigned char *buf;
-	int rc = 0, failed = 0;
+	struct window w = {s->fd, 0, 0, NULL, 0};
+	struct spool_rec *recs = malloc(SPOOL_DRAIN_BATCH * sizeof(*recs));
+	long long end, off = 0, n = 0, len = 0, lens[SPOOL_DRAIN_BATCH];
+	int rc = 0, whole = 1;
 
 	*moved = 0;
-	pthread_mutex_lock(&s->lock);
-	end = s->written;
-	pthread_mutex_unlock(&s->lock);
-	if (end == 0)
-		return 0;
-	buf = read_at(s->fd, 0, end);
-	if (buf == NULL) {
-		snprintf(err, errlen, "read %s: %s", s->path, strerror(errno));
+	if (recs == NULL) {
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	while (off < end && !failed) {
-		struct spool_rec r;
-		long long len = parse_rec(buf + off, end - off, &r);
-		unsigned char saved;
+	pthread_mutex_lock(&s->lock);
+	end = s->written;
+	w.fd = s->fd; /* only the drain replaces the file, so this one stays valid */
+	pthread_mutex_unlock(&s->lock);
+	while (off < end && whole) {
+		long long at = off;
+		int k = 0, took;
 
-		if (len <= 0)
-			break; /* cannot happen for synced bytes; never re-drive garbage */
-		/* NUL-terminate the body in place for the callback, then restore. */
-		saved = buf[off + len < end ? off + len : end];
-		buf[off + len] = '\0';
-		failed = fn(ctx, &r) != 0;
-		if (off + len < end)
-			buf[off + len] = saved;
-		if (!failed) {
-			off += len;
+		/* A batch: the records from off that the window holds whole (at least one). */
+		len = window_next(&w, at, end, &recs[0]);
+		while (len > 0) {
+			lens[k++] = len;
+			at += len;
+			if (k == SPOOL_DRAIN_BATCH || at >= end)
+				break;
+			len = window_rec(&w, at, &recs[k]);
+		}
+		if (k == 0)
+			break; /* -2: a read error; -1 or 0 cannot happen for synced bytes */
+		took = fn(ctx, recs, k);
+		for (int i = 0; i < took; i++) {
+			off += lens[i];
 			n++;
 		}
+		whole = took == k;
 	}
-	free(buf);
+	free(recs);
+	free(w.buf);
+	if (len == -2) {
+		snprintf(err, errlen, "read %s: %s", s->path, strerror(errno));
+		rc = -1;
+	}
 	if (off > 0) {
 		pthread_mutex_lock(&s->lock);
-		rc = remove_head(s, off, n, err, errlen);
-		pthread_mutex_unlock(&s->lock);
-		if (rc == 0)
+		if (remove_head(s, off, n, err, errlen) == 0)
 			*moved = n;
+		else
+			rc = -1;
+		pthread_mutex_unlock(&s->lock);
 	}
 	return rc;
 }

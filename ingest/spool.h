@@ -19,7 +19,7 @@ struct spool; /* opaque */
 struct spool_rec {
 	int64_t received_at;
 	char request_id[80]; /* copied, NUL-terminated (cut to fit) */
-	const char *body;    /* NUL-terminated, body_len bytes before the NUL */
+	const char *body;    /* body_len bytes (not NUL-terminated) */
 	size_t body_len;
 };
 
@@ -38,11 +38,21 @@ int spool_append(struct spool *s, const char *body, size_t len, int64_t received
                  const char *request_id, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
-/* Calls fn for the records in order, up to those present when it started, and removes the
- * ones fn accepted (returned 0); stops at the first fn failure. *moved counts the removed.
- * Returns 0, or -1 with the reason in err when the file could not be read or rewritten. */
-int spool_drain(struct spool *s, int (*fn)(void *ctx, const struct spool_rec *r), void *ctx,
-                long long *moved, char *err, size_t errlen) __attribute__((warn_unused_result));
+/* Records handed to a drain callback at once, at most. */
+#define SPOOL_DRAIN_BATCH 256
+
+/* Takes recs[0..n) (in order; they borrow from the spool's read window, valid during the
+ * call) and returns how many of them, from the first, are now durable elsewhere: those are
+ * removed from the spool. Returning fewer than n ends the drain. */
+typedef int (*spool_drain_fn)(void *ctx, const struct spool_rec *recs, int n);
+
+/* Hands fn the records in order, in batches of up to SPOOL_DRAIN_BATCH, up to those present
+ * when it started, and removes the ones fn took; stops at the first batch fn did not take
+ * whole. Reads the file a window at a time: memory does not grow with the spool. *moved
+ * counts the removed. Returns 0, or -1 with the reason in err when the file could not be
+ * read or rewritten. */
+int spool_drain(struct spool *s, spool_drain_fn fn, void *ctx, long long *moved, char *err,
+                size_t errlen) __attribute__((warn_unused_result));
 
 /* Records held now; their size in bytes goes to *bytes when bytes is not NULL. */
 long long spool_entries(struct spool *s, long long *bytes);

@@ -66,23 +66,11 @@ void xpipe_free(struct xpipe *p)
 	free(p);
 }
 
-/* Whether this Redis knows WAITAOF (7.2 and later). */
-static int has_waitaof(redisContext *c)
-{
-	const char *argv[] = {"COMMAND", "INFO", "WAITAOF"};
-	redisReply *r = redisconn_cmdv(c, 3, argv);
-	int yes = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
-	          r->element[0]->type == REDIS_REPLY_ARRAY;
-
-	freeReplyObject(r);
-	return yes;
-}
-
 int xpipe_attach(struct xpipe *p, redisContext *c)
 {
 	int fl;
 
-	p->wait_aof_ok = p->wait_aof && has_waitaof(c);
+	p->wait_aof_ok = p->wait_aof && redisconn_has_waitaof(c);
 	if (c->err) {
 		snprintf(p->err, sizeof(p->err), "%s", c->errstr);
 		redisFree(c);
@@ -137,25 +125,16 @@ static struct slot *push(struct xpipe *p, int kind, void *tag)
 
 void xpipe_add(struct xpipe *p, const struct stream_new *e, void *tag)
 {
-	char recv[24];
-	const char *argv[STREAM_XADD_ARGS];
-	size_t lens[STREAM_XADD_ARGS];
-	int n = stream_xadd_argv(p->stream, e, argv, lens, recv);
-
-	redisAppendCommandArgv(p->c, n, argv, lens);
+	stream_xadd_append(p->c, p->stream, e);
 	push(p, SLOT_XADD, tag);
 	p->batch++;
 }
 
 void xpipe_commit(struct xpipe *p)
 {
-	char timeout[24];
-	const char *argv[] = {"WAITAOF", "1", "0", timeout};
-
 	if (!p->wait_aof_ok || p->batch == 0)
 		return;
-	snprintf(timeout, sizeof(timeout), "%d", p->timeout_ms);
-	redisAppendCommandArgv(p->c, 4, argv, NULL);
+	redisconn_append_waitaof(p->c, p->timeout_ms);
 	push(p, SLOT_WAITAOF, NULL);
 	p->batch = 0;
 }
@@ -190,9 +169,7 @@ static void take(struct xpipe *p, redisReply *r, xpipe_done_fn fn, void *arg)
 	struct slot *s = &p->ring[p->head++ & (p->cap - 1)];
 
 	if (s->kind == SLOT_WAITAOF) {
-		int synced = r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
-		             r->element[0]->type == REDIS_REPLY_INTEGER &&
-		             r->element[0]->integer >= 1;
+		int synced = redisconn_waitaof_synced(r);
 
 		for (size_t i = p->done; !synced && i != p->head; i++) {
 			struct slot *x = &p->ring[i & (p->cap - 1)];

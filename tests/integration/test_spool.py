@@ -147,6 +147,83 @@ def test_torn_last_record_is_skipped_never_redriven(stack):
     assert os.path.getsize(os.path.join(stack.spool_dir, "spool.log")) == 0
 
 
+def vm_hwm_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmHWM for %d" % pid)
+
+
+def report(i, size):
+    """An end-of-call report of about `size` bytes, its own call id, routed to org_a."""
+    words = " ".join("word%d" % (k * 7919 % 1000) for k in range(size // 8))
+    return body({"type": "end-of-call-report", "timestamp": T0 + i,
+                 "call": {"id": "call-%05d" % i, "type": "webCall", "assistantId": "asst_1"},
+                 "artifact": {"transcript": words[:size]}})
+
+
+def test_a_large_spool_redrives_in_order_in_bounded_memory(stack):
+    # 600 reports of 64 KB (about 40 MB of spool: ten read windows, three re-drive batches)
+    # and one of 6 MB (larger than a window), spooled while Redis is down. The re-drive reads
+    # the spool a window at a time, so ingest's peak memory grows by far less than the
+    # spool holds; every body reaches the stream, byte for byte and in order.
+    seed(stack.pg, ["org_a"], assistants=[("asst_1", "org_a")])
+    p = stack.start_ingest(INGEST_COMPRESS_MIN=0)  # stored as received: compared below
+    bodies = [report(i, 6 << 20 if i == 300 else 64 << 10) for i in range(601)]
+    stack.redis.stop()
+    try:
+        answers = [stack.post(b) for b in bodies]
+        assert [a[0] for a in answers] == [200] * len(bodies)
+        assert all(json.loads(a[1])["id"] == "spool" for a in answers)
+        spooled = os.path.getsize(os.path.join(stack.spool_dir, "spool.log"))
+        before = vm_hwm_kib(p.pid)
+    finally:
+        stack.redis.start()
+    wait_until(lambda: stack.redis.client().xlen(STREAM) == len(bodies), 60, "the re-drive")
+    grew = vm_hwm_kib(p.pid) - before
+    print("spool of %.1f MB re-driven; ingest's peak memory grew by %.1f MB (from %.1f MB)" %
+          (spooled / 1e6, grew * 1024 / 1e6, before * 1024 / 1e6))
+    assert grew * 1024 < spooled / 2
+    entries = stack.redis.client().xrange(STREAM)
+    assert [f[b"request_id"] for _, f in entries] == \
+        [json.loads(a[1])["request_id"].encode() for a in answers]
+    assert [f[b"body"] for _, f in entries] == bodies
+    assert os.path.getsize(os.path.join(stack.spool_dir, "spool.log")) == 0
+    stack.start_worker("w1")
+    stack.wait_drained(60)
+    assert query(stack.pg, "SELECT count(*) FROM calls")[0][0] == len(bodies)
+
+
+def test_a_redis_refusing_writes_keeps_the_backlog_in_the_spool(stack):
+    # Redis at its maxmemory (noeviction) answers every XADD with an OOM error: requests go
+    # to the spool, and the re-drive stops at the refused entry without dropping anything.
+    # Once Redis has room, the backlog moves, in order, and every call is filed once.
+    seed(stack.pg, ["org_a"], assistants=[("asst_1", "org_a")])
+    p = stack.start_ingest()
+    stack.start_worker("w1")
+    r = stack.redis.client()
+    assert stack.post(msg(0))[0] == 200
+    stack.wait_drained(30)
+    r.config_set("maxmemory", max(1 << 20, r.info("memory")["used_memory"] - (64 << 10)))
+    try:
+        answers = [stack.post(msg(i)) for i in range(1, 301)]
+        assert [a[0] for a in answers] == [200] * 300
+        assert all(json.loads(a[1])["id"] == "spool" for a in answers)
+        time.sleep(0.6)  # a few re-drive passes, all refused
+        assert r.xlen(STREAM) == 1
+        assert "switchboard_ingest_spool_entries 300" in stack.http("GET", "/metrics")[1].decode()
+        assert "OOM" in p.output()
+    finally:
+        r.config_set("maxmemory", 0)
+    wait_until(lambda: r.xlen(STREAM) == 301, 20, "the re-drive")
+    rids = [f[b"request_id"] for _, f in r.xrange(STREAM)][1:]
+    assert rids == [json.loads(a[1])["request_id"].encode() for a in answers]
+    stack.wait_drained(30)
+    assert query(stack.pg, "SELECT count(*), count(DISTINCT vapi_call_id) FROM calls") == \
+        [(301, 301)]
+
+
 def test_full_spool_answers_503(stack):
     stack.start_ingest(INGEST_SPOOL_MAX="1MiB")
     stack.redis.stop()
