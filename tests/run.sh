@@ -95,7 +95,7 @@ elif [ ! -x "$PYTHON" ]; then
 	echo "run: $PYTHON not found (sh scripts/deps.sh installs python3 and pytest)"
 	failed=$((failed + 1))
 else
-	run_logged "$INTEGRATION_TIMEOUT" "$PYTHON" -m pytest -q -p no:cacheprovider tests/integration
+	run_logged "$INTEGRATION_TIMEOUT" "$PYTHON" -m pytest -q -rs -p no:cacheprovider tests/integration
 	# The final summary, e.g. "2 failed, 10 passed, 1 error in 3.21s": errors count as failed.
 	summary=$(grep -E '^[= ]*([0-9]+ [a-z]+|no tests ran)' "$out" | grep -E ' in [0-9.]+s' |
 		tail -n 1)
@@ -106,10 +106,13 @@ else
 			split(part[i], w, " ")
 			if (w[2] == "passed") p += w[1]
 			else if (w[2] == "failed" || w[2] == "error" || w[2] == "errors") f += w[1]
+			else if (w[2] == "skipped") s += w[1]
 		}
-	} END { print p + 0, f + 0 }')
-	p=${counts% *}
+	} END { print p + 0, f + 0, s + 0 }')
+	p=${counts%% *}
 	f=${counts#* }
+	f=${f% *}
+	skipped=${counts##* }
 	p=${p:-0}
 	case $rc in
 	0) ;;
@@ -129,5 +132,9 @@ else
 	failed=$((failed + f))
 fi
 
-echo "$passed passed, $failed failed"
+if [ "${skipped:-0}" -gt 0 ]; then
+	echo "$passed passed, $failed failed, $skipped skipped (reasons above)"
+else
+	echo "$passed passed, $failed failed"
+fi
 [ "$failed" -eq 0 ]

@@ -30,6 +30,7 @@ class Proc:
         self.name = name
         self.log_path = os.path.join(logdir, name + ".log")
         self.log = open(self.log_path, "ab")
+        self.log_start = self.log.tell()  # the file may hold an earlier process's lines
         self.p = subprocess.Popen(argv, env=env, stdout=self.log, stderr=subprocess.STDOUT,
                                   cwd=ROOT)
 
@@ -52,21 +53,27 @@ class Proc:
         return self.p.returncode
 
     def output(self):
+        """What this process wrote (not the earlier processes of the same name)."""
         with open(self.log_path, "rb") as f:
+            f.seek(self.log_start)
             return f.read().decode("utf-8", "replace")
 
 
 class RedisServer:
-    def __init__(self, tmp):
-        self.dir = os.path.join(tmp, "redis")
+    """redis-server (or another build of it: binary) with an append-only file in tmp/name."""
+
+    def __init__(self, tmp, binary="redis-server", name="redis", appendfsync="always"):
+        self.dir = os.path.join(tmp, name)
         os.makedirs(self.dir, exist_ok=True)
+        self.binary = binary
+        self.appendfsync = appendfsync
         self.port = free_port()
         self.proc = None
         self.start()
 
     def start(self):
-        argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", self.dir, "--appendonly", "yes", "--appendfsync", "always",
+        argv = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
+                "--dir", self.dir, "--appendonly", "yes", "--appendfsync", self.appendfsync,
                 "--save", "", "--daemonize", "no", "--logfile", "",
                 "--maxmemory-policy", "noeviction"]
         self.proc = Proc("redis", argv, dict(os.environ), self.dir)
@@ -241,9 +248,9 @@ def reset_database(pg):
     conn.close()
 
 
-@pytest.fixture
-def stack(tmp_root, redis_server, pg_server):
-    redis_server.client().flushall()
+def stack_over(tmp_root, redis_server, pg_server):
+    """Yields a Stack over these servers with a new, migrated database; then stops what it
+    started and fails on a non-zero exit (a sanitizer report)."""
     reset_database(pg_server)
     s = Stack(tmp_root, redis_server, pg_server)
     s.migrate()
@@ -251,6 +258,12 @@ def stack(tmp_root, redis_server, pg_server):
     codes = s.stop_all()
     bad = {k: v for k, v in codes.items() if v != 0}
     assert not bad, "processes exited with non-zero codes (sanitizer report?): %s" % bad
+
+
+@pytest.fixture
+def stack(tmp_root, redis_server, pg_server):
+    redis_server.client().flushall()
+    yield from stack_over(tmp_root, redis_server, pg_server)
 
 
 def seed(pg, orgs=(), phones=(), assistants=()):
