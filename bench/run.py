@@ -476,24 +476,64 @@ def ingest_env(redis, port, spool):
     return e
 
 
-def start_ingest(tmp, redis):
+def start_ingest(tmp, redis, name="ingest", spool=None, redis_url=None):
     port = free_port()
-    spool = os.path.join(tmp, "spool")
+    spool = spool or os.path.join(tmp, "spool")
     os.makedirs(spool, exist_ok=True)
-    p = start("ingest", [os.path.join(BIN, "switchboard-ingest")], tmp,
-              ingest_env(redis, port, spool))
+    env = ingest_env(redis, port, spool)
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    p = start(name, [os.path.join(BIN, "switchboard-ingest")], tmp, env)
     p.port = port
 
     def healthy():
         if not p.alive():
-            raise RuntimeError("ingest exited:\n" + p.tail())
+            raise RuntimeError("%s exited:\n%s" % (name, p.tail()))
         try:
             return http_req(port, "GET", "/healthz")[0] == 200
         except OSError:
             return False
 
-    wait_until(healthy, 15, "ingest /healthz")
+    wait_until(healthy, 15, "%s /healthz" % name)
     return p
+
+
+def spool_entries(port):
+    text = http_req(port, "GET", "/metrics")[1].decode()
+    return int(re.search(r"^switchboard_ingest_spool_entries (\d+)", text, re.M).group(1))
+
+
+def spool_redrive(tmp, redis, bodies):
+    """A backlog after a Redis outage: 7.9 KB reports spooled for BENCH_SECONDS / 2 by an
+    ingest whose Redis is down, then re-driven by a new ingest on the same spool with Redis
+    up and `appendfsync always` (deploy/redis.conf): entries per second from its start (which
+    scans the spool) until the spool is empty, and its peak RSS."""
+    spool = os.path.join(tmp, "spool-backlog")
+    down = start_ingest(tmp, redis, "ingest-spooling", spool,
+                        "redis://127.0.0.1:%d/0" % free_port())
+    run_wrk("http://127.0.0.1:%d%s" % (down.port, WEBHOOK), "post.lua",
+            [bodies["report"], SECRET], max(2, SECONDS // 2), {"ingest": down.pid})
+    spooled = spool_entries(down.port)
+    stop(down)
+    spool_bytes = os.path.getsize(os.path.join(spool, "spool.log"))
+    redis.reset()
+    with fsync_always(redis):
+        t0 = time.monotonic()
+        up = start_ingest(tmp, redis, "ingest-redrive", spool)
+        meter = CpuMeter({"ingest": up.pid, "redis": redis.proc.pid})
+        wait_until(lambda: spool_entries(up.port) == 0, 300, "the spool to be re-driven")
+        took = time.monotonic() - t0
+        cpu = meter.stop()
+    moved = redis.client.xlen(STREAM)
+    hwm = vm_hwm_kib(up.pid)
+    stop(up)
+    redis.reset()
+    log("re-drive: %s spooled, %s in the stream after %.2f s" % (
+        fmt_int(spooled), fmt_int(moved), took))
+    if moved < spooled:
+        raise RuntimeError("re-drive: %d spooled, only %d reached the stream" % (spooled, moved))
+    return {"rps": moved / took, "entries": moved, "seconds": took, "hwm_kib": hwm,
+            "spool_bytes": spool_bytes, "cpu": cpu}
 
 
 def http_req(port, method, path, body=None, headers=None, conn=None):
@@ -928,6 +968,14 @@ def table():
     row("ingest, POST 7.9 KB, Redis with appendfsync always (deploy/redis.conf)",
         rate("ingest_report_always"), "XADD 7.9 KB, always", r,
         cpu=get("ingest_report_always", "cpu"))
+    d = R.get("redrive")
+    if d:
+        row("spool re-drive after an outage: %s 7.9 KB reports, appendfsync always" %
+            fmt_int(d["entries"]), "%s entries/s (%.1f s, a %.0f MB spool; ingest peak RSS "
+            "%.1f MiB)" % (fmt_int(d["rps"]), d["seconds"], d["spool_bytes"] / 1e6,
+                           d["hwm_kib"] / 1024.0),
+            "XADD 7.9 KB, always", ratio(d["rps"], get("xadd_report_always")),
+            cpu=d.get("cpu"))
     # End to end
     e = R.get("e2e")
     if e:
@@ -1017,7 +1065,7 @@ def main():
         if want("nginx"):
             nginx_floor(tmp, bodies)
         redis = ingest = pg = None
-        if want("redis") or want("ingest") or want("memory") or want("e2e"):
+        if want("redis") or want("ingest") or want("redrive") or want("memory") or want("e2e"):
             redis = Redis(tmp)
         if want("redis"):
             R["xadd_report"] = redis_benchmark_xadd(redis, bodies["report"], SECONDS)
@@ -1031,6 +1079,8 @@ def main():
             ingest = start_ingest(tmp, redis)
         if want("ingest"):
             ingest_loads(ingest, redis, bodies)
+        if want("redrive"):
+            R["redrive"] = spool_redrive(tmp, redis, bodies)
         if want("memory"):
             R["mem_report"] = entry_bytes(ingest, redis, bodies["report"], 2000)
             R["mem_large"] = entry_bytes(ingest, redis, bodies["large"], 400)
