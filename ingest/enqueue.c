@@ -52,6 +52,7 @@ struct enqueuer {
 	struct spool *spool;
 	pthread_t redrive;
 	int redrive_started;
+	int redrive_probe; /* a new connection, or the last batch was refused: send one entry */
 	volatile int stop;
 	pthread_mutex_t jobs_lock;
 	pthread_cond_t jobs_cv;
@@ -211,33 +212,17 @@ struct redrive_ctx {
 	struct stream_zbuf z;
 };
 
-/* One batch of spooled records: their XADDs pipelined in one write (and with WAITAOF, one
- * fsync wait after them), so a backlog moves at Redis's pace, not one round trip (and one
- * append-only file fsync) per record. Returns how many, from the first, Redis holds (on
- * disk, with WAITAOF). An XADD that Redis took after a refused one, or before a WAITAOF that
- * timed out, stays in the spool too and is re-driven again: the workers' writes are
- * idempotent. */
-static int redrive_batch(void *arg, const struct spool_rec *recs, int n)
+/* Reads the replies to n pipelined XADDs (and a WAITAOF after them when wait_aof): how many,
+ * from the first, Redis holds (on disk, with WAITAOF). */
+static int redrive_replies(redisContext *c, const char *stream, int n, int wait_aof)
 {
-	struct redrive_ctx *rc = arg;
-	redisContext *c = rc->redis;
-	const char *stream = rc->q->cfg->stream;
 	int ok = 0;
 	redisReply *r;
 
 	for (int i = 0; i < n; i++) {
-		struct stream_new e = {recs[i].body,       recs[i].body_len, recs[i].received_at,
-		                       recs[i].request_id, "spool",          NULL};
-
-		enqueuer_encode(rc->q, &rc->z, &e);
-		stream_xadd_append(c, stream, &e);
-	}
-	if (rc->wait_aof)
-		redisconn_append_waitaof(c, (int)rc->q->cfg->redis_timeout_ms);
-	for (int i = 0; i < n; i++) {
 		if (redisGetReply(c, (void **)&r) != REDIS_OK) {
 			log_warn("spool re-drive stopped: %s", c->errstr);
-			return rc->wait_aof ? 0 : ok;
+			return wait_aof ? 0 : ok;
 		}
 		if (ok == i && r->type == REDIS_REPLY_STRING)
 			ok++;
@@ -246,7 +231,7 @@ static int redrive_batch(void *arg, const struct spool_rec *recs, int n)
 			         r->type == REDIS_REPLY_ERROR ? r->str : "odd reply");
 		freeReplyObject(r);
 	}
-	if (!rc->wait_aof)
+	if (!wait_aof)
 		return ok;
 	if (redisGetReply(c, (void **)&r) != REDIS_OK) {
 		log_warn("spool re-drive stopped: %s", c->errstr);
@@ -259,6 +244,46 @@ static int redrive_batch(void *arg, const struct spool_rec *recs, int n)
 	}
 	freeReplyObject(r);
 	return ok;
+}
+
+/* Sends recs[0..n) as pipelined XADDs in one write (with WAITAOF after them when in force)
+ * and returns how many, from the first, Redis holds. */
+static int redrive_send(struct redrive_ctx *rc, const struct spool_rec *recs, int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct stream_new e = {recs[i].body,       recs[i].body_len, recs[i].received_at,
+		                       recs[i].request_id, "spool",          NULL};
+
+		enqueuer_encode(rc->q, &rc->z, &e);
+		stream_xadd_append(rc->redis, rc->q->cfg->stream, &e);
+	}
+	if (rc->wait_aof)
+		redisconn_append_waitaof(rc->redis, (int)rc->q->cfg->redis_timeout_ms);
+	return redrive_replies(rc->redis, rc->q->cfg->stream, n, rc->wait_aof);
+}
+
+/* One batch of spooled records, pipelined (and with WAITAOF, one fsync wait after them), so
+ * a backlog moves at Redis's pace, not one round trip (and one append-only file fsync) per
+ * record. Returns how many, from the first, Redis holds. An XADD that Redis took after a
+ * refused one (a Redis that finished loading its data mid-batch), or before a WAITAOF that
+ * failed, stays in the spool too and is re-driven again: the workers' writes are
+ * idempotent. To keep such copies few (and the order), on a new connection and after a
+ * refused batch the first entry goes alone until Redis takes one. */
+static int redrive_batch(void *arg, const struct spool_rec *recs, int n)
+{
+	struct redrive_ctx *rc = arg;
+	int ok, first = 0;
+
+	if (rc->q->redrive_probe) {
+		if (redrive_send(rc, recs, 1) != 1)
+			return 0;
+		first = 1;
+	}
+	if (first == n)
+		return n;
+	ok = redrive_send(rc, recs + first, n - first);
+	rc->q->redrive_probe = ok < n - first;
+	return first + ok;
 }
 
 static int ping(redisContext *c)
@@ -282,8 +307,11 @@ static void redrive_pass(struct enqueuer *q, redisContext **redis)
 		redisFree(*redis);
 		*redis = NULL;
 	}
-	if (*redis == NULL)
+	if (*redis == NULL) {
+		/* A Redis that just came back may still be loading its data. */
 		*redis = connect_redis(q, err, sizeof(err));
+		q->redrive_probe = 1;
+	}
 	if (*redis == NULL) {
 		metric_set(&q->m[E_REDIS_UP], 0);
 		return;

@@ -429,12 +429,13 @@ int spool_drain(struct spool *s, spool_drain_fn fn, void *ctx, long long *moved,
 		long long at = off;
 		int k = 0, took;
 
-		/* A batch: the records from off that the window holds whole (at least one). */
+		/* A batch: the records from off that the window holds whole, at least one, up to
+		 * SPOOL_DRAIN_BATCH of them or SPOOL_DRAIN_BYTES. */
 		len = window_next(&w, at, end, &recs[0]);
 		while (len > 0) {
 			lens[k++] = len;
 			at += len;
-			if (k == SPOOL_DRAIN_BATCH || at >= end)
+			if (k == SPOOL_DRAIN_BATCH || at >= end || at - off >= SPOOL_DRAIN_BYTES)
 				break;
 			len = window_rec(&w, at, &recs[k]);
 		}

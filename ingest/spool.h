@@ -38,16 +38,18 @@ int spool_append(struct spool *s, const char *body, size_t len, int64_t received
                  const char *request_id, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
-/* Records handed to a drain callback at once, at most. */
+/* Records handed to a drain callback at once, at most: SPOOL_DRAIN_BATCH of them or about
+ * SPOOL_DRAIN_BYTES (a larger record goes alone). */
 #define SPOOL_DRAIN_BATCH 256
+#define SPOOL_DRAIN_BYTES (2 << 20)
 
 /* Takes recs[0..n) (in order; they borrow from the spool's read window, valid during the
  * call) and returns how many of them, from the first, are now durable elsewhere: those are
  * removed from the spool. Returning fewer than n ends the drain. */
 typedef int (*spool_drain_fn)(void *ctx, const struct spool_rec *recs, int n);
 
-/* Hands fn the records in order, in batches of up to SPOOL_DRAIN_BATCH, up to those present
- * when it started, and removes the ones fn took; stops at the first batch fn did not take
+/* Hands fn the records in order, in batches (SPOOL_DRAIN_BATCH, SPOOL_DRAIN_BYTES), up to those
+ * present when it started, and removes the ones fn took; stops at the first batch fn did not take
  * whole. Reads the file a window at a time: memory does not grow with the spool. *moved
  * counts the removed. Returns 0, or -1 with the reason in err when the file could not be
  * read or rewritten. */
