@@ -503,13 +503,13 @@ def spool_entries(port):
     return int(re.search(r"^switchboard_ingest_spool_entries (\d+)", text, re.M).group(1))
 
 
-def spool_redrive(tmp, redis, bodies):
+def spool_redrive(tmp, redis, bodies, run=0):
     """A backlog after a Redis outage: 7.9 KB reports spooled for BENCH_SECONDS / 2 by an
     ingest whose Redis is down, then re-driven by a new ingest on the same spool with Redis
     up and `appendfsync always` (deploy/redis.conf): entries per second from its start (which
     scans the spool) until the spool is empty, and its peak RSS."""
-    spool = os.path.join(tmp, "spool-backlog")
-    down = start_ingest(tmp, redis, "ingest-spooling", spool,
+    spool = os.path.join(tmp, "spool-backlog-%d" % run)
+    down = start_ingest(tmp, redis, "ingest-spooling-%d" % run, spool,
                         "redis://127.0.0.1:%d/0" % free_port())
     run_wrk("http://127.0.0.1:%d%s" % (down.port, WEBHOOK), "post.lua",
             [bodies["report"], SECRET], max(2, SECONDS // 2), {"ingest": down.pid})
@@ -519,7 +519,7 @@ def spool_redrive(tmp, redis, bodies):
     redis.reset()
     with fsync_always(redis):
         t0 = time.monotonic()
-        up = start_ingest(tmp, redis, "ingest-redrive", spool)
+        up = start_ingest(tmp, redis, "ingest-redrive-%d" % run, spool)
         meter = CpuMeter({"ingest": up.pid, "redis": redis.proc.pid})
         wait_until(lambda: spool_entries(up.port) == 0, 300, "the spool to be re-driven")
         took = time.monotonic() - t0
@@ -528,8 +528,8 @@ def spool_redrive(tmp, redis, bodies):
     hwm = vm_hwm_kib(up.pid)
     stop(up)
     redis.reset()
-    log("re-drive: %s spooled, %s in the stream after %.2f s" % (
-        fmt_int(spooled), fmt_int(moved), took))
+    log("re-drive run %d/%d: %s spooled, %s in the stream after %.2f s" % (
+        run + 1, RUNS, fmt_int(spooled), fmt_int(moved), took))
     if moved < spooled:
         raise RuntimeError("re-drive: %d spooled, only %d reached the stream" % (spooled, moved))
     return {"rps": moved / took, "entries": moved, "seconds": took, "hwm_kib": hwm,
@@ -1080,7 +1080,8 @@ def main():
         if want("ingest"):
             ingest_loads(ingest, redis, bodies)
         if want("redrive"):
-            R["redrive"] = spool_redrive(tmp, redis, bodies)
+            runs = [spool_redrive(tmp, redis, bodies, i) for i in range(RUNS)]
+            R["redrive"] = dict(sorted(runs, key=lambda r: r["rps"])[RUNS // 2], runs=runs)
         if want("memory"):
             R["mem_report"] = entry_bytes(ingest, redis, bodies["report"], 2000)
             R["mem_large"] = entry_bytes(ingest, redis, bodies["large"], 400)
