@@ -52,7 +52,8 @@ struct enqueuer {
 	struct spool *spool;
 	pthread_t redrive;
 	int redrive_started;
-	int redrive_probe; /* a new connection, or the last batch was refused: send one entry */
+	int redrive_probe;    /* a new connection, or the last batch was refused: send one entry */
+	int redrive_wait_aof; /* INGEST_WAIT_AOF, and the re-drive's Redis has WAITAOF */
 	volatile int stop;
 	pthread_mutex_t jobs_lock;
 	pthread_cond_t jobs_cv;
@@ -208,7 +209,6 @@ void enqueuer_spool(struct enqueuer *q, const char *body, size_t len, int64_t re
 struct redrive_ctx {
 	struct enqueuer *q;
 	redisContext *redis;
-	int wait_aof; /* INGEST_WAIT_AOF, and this Redis has WAITAOF */
 	struct stream_zbuf z;
 };
 
@@ -257,9 +257,9 @@ static int redrive_send(struct redrive_ctx *rc, const struct spool_rec *recs, in
 		enqueuer_encode(rc->q, &rc->z, &e);
 		stream_xadd_append(rc->redis, rc->q->cfg->stream, &e);
 	}
-	if (rc->wait_aof)
+	if (rc->q->redrive_wait_aof)
 		redisconn_append_waitaof(rc->redis, (int)rc->q->cfg->redis_timeout_ms);
-	return redrive_replies(rc->redis, rc->q->cfg->stream, n, rc->wait_aof);
+	return redrive_replies(rc->redis, rc->q->cfg->stream, n, rc->q->redrive_wait_aof);
 }
 
 /* One batch of spooled records, pipelined (and with WAITAOF, one fsync wait after them), so
@@ -299,7 +299,7 @@ static int ping(redisContext *c)
 /* One pass: reach Redis (closing the breaker), then move what the spool holds. */
 static void redrive_pass(struct enqueuer *q, redisContext **redis)
 {
-	struct redrive_ctx ctx = {q, NULL, 0, {NULL, 0}};
+	struct redrive_ctx ctx = {q, NULL, {NULL, 0}};
 	long long moved;
 	char err[256];
 
@@ -311,6 +311,8 @@ static void redrive_pass(struct enqueuer *q, redisContext **redis)
 		/* A Redis that just came back may still be loading its data. */
 		*redis = connect_redis(q, err, sizeof(err));
 		q->redrive_probe = 1;
+		q->redrive_wait_aof =
+		    *redis != NULL && q->cfg->wait_aof && redisconn_has_waitaof(*redis);
 	}
 	if (*redis == NULL) {
 		metric_set(&q->m[E_REDIS_UP], 0);
@@ -321,7 +323,6 @@ static void redrive_pass(struct enqueuer *q, redisContext **redis)
 	if (spool_entries(q->spool, NULL) == 0)
 		return;
 	ctx.redis = *redis;
-	ctx.wait_aof = q->cfg->wait_aof && redisconn_has_waitaof(*redis);
 	if (spool_drain(q->spool, redrive_batch, &ctx, &moved, err, sizeof(err)) != 0)
 		log_error("spool: %s", err);
 	stream_zbuf_free(&ctx.z);

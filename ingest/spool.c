@@ -411,7 +411,7 @@ ioerr:
 int spool_drain(struct spool *s, spool_drain_fn fn, void *ctx, long long *moved, char *err,
                 size_t errlen)
 {
-	struct window w = {s->fd, 0, 0, NULL, 0};
+	struct window w = {-1, 0, 0, NULL, 0};
 	struct spool_rec *recs = malloc(SPOOL_DRAIN_BATCH * sizeof(*recs));
 	long long end, off = 0, n = 0, len = 0, lens[SPOOL_DRAIN_BATCH];
 	int rc = 0, whole = 1;

@@ -208,6 +208,13 @@ class Stack:
             headers["X-Vapi-Secret"] = secret
         return self.http("POST", "/api/vapi/webhook", body, headers)
 
+    def spool_entries(self):
+        """Ingest's switchboard_ingest_spool_entries gauge."""
+        for line in self.http("GET", "/metrics")[1].decode().splitlines():
+            if line.startswith("switchboard_ingest_spool_entries "):
+                return int(line.split()[1])
+        raise AssertionError("no spool gauge in ingest's /metrics")
+
     def group_info(self):
         for g in self.redis.client().xinfo_groups(STREAM):
             if g["name"] in (GROUP, GROUP.encode()):

@@ -148,13 +148,6 @@ def test_torn_last_record_is_skipped_never_redriven(stack):
     assert os.path.getsize(os.path.join(stack.spool_dir, "spool.log")) == 0
 
 
-def spool_entries(stack):
-    for line in stack.http("GET", "/metrics")[1].decode().splitlines():
-        if line.startswith("switchboard_ingest_spool_entries "):
-            return int(line.split()[1])
-    raise AssertionError("no spool gauge in /metrics")
-
-
 def vm_hwm_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -198,7 +191,7 @@ def test_a_large_spool_redrives_in_order_in_bounded_memory(stack):
     finally:
         stack.redis.start()
     try:
-        wait_until(lambda: spool_entries(stack) == 0, 60, "the re-drive")
+        wait_until(lambda: stack.spool_entries() == 0, 60, "the re-drive")
     finally:
         print("stream: %d entries; ingest said:\n%s" % (stack.redis.client().xlen(STREAM),
                                                        p.output()[-3000:]))
@@ -234,7 +227,7 @@ def test_a_redis_refusing_writes_keeps_the_backlog_in_the_spool(stack):
         assert all(json.loads(a[1])["id"] == "spool" for a in answers)
         time.sleep(0.6)  # a few re-drive passes, all refused
         assert r.xlen(STREAM) == 1
-        assert "switchboard_ingest_spool_entries 300" in stack.http("GET", "/metrics")[1].decode()
+        assert stack.spool_entries() == 300
         assert "OOM" in p.output()
     finally:
         r.config_set("maxmemory", 0)

@@ -48,13 +48,6 @@ def msg(i):
                  "call": {"id": "call-%05d" % i, "type": "webCall", "assistantId": "asst_1"}})
 
 
-def spool_entries(stack):
-    for line in stack.http("GET", "/metrics")[1].decode().splitlines():
-        if line.startswith("switchboard_ingest_spool_entries "):
-            return int(line.split()[1])
-    raise AssertionError("no spool gauge in /metrics")
-
-
 def test_acknowledged_after_the_fsync_and_kept_through_a_kill(wstack):
     seed(wstack.pg, ["org_a"], assistants=[("asst_1", "org_a")])
     p = wstack.start_ingest(INGEST_WAIT_AOF="true")
@@ -104,12 +97,12 @@ def test_a_failing_waitaof_spools_and_the_spool_keeps_the_entries(wstack):
         assert [a[0] for a in answers] == [200] * 5
         assert all(json.loads(a[1])["id"] == "spool" for a in answers)
         time.sleep(1)  # several re-drive passes, each refused
-        assert spool_entries(wstack) == 5
+        assert wstack.spool_entries() == 5
         assert "WAITAOF" in p.output() and "stays in the spool" in p.output()
         assert r.xlen(STREAM) >= 5  # the XADDs themselves were taken
     finally:
         r.config_set("appendonly", "yes")
-    wait_until(lambda: spool_entries(wstack) == 0, 30, "the spool to drain")
+    wait_until(lambda: wstack.spool_entries() == 0, 30, "the spool to drain")
     wait_until(lambda: query(wstack.pg, "SELECT count(*) FROM calls")[0][0] == 5, 30,
                "the five calls to be filed")
     wstack.wait_drained(30)
