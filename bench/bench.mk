@@ -10,9 +10,14 @@ BENCH_PKGS := libpq jansson
 bench: all build/bench/pgfloor
 	@$(BENCH_PYTHON) bench/run.py
 
-build/bench/pgfloor: bench/pgfloor.c worker/calls_sql.h
+# The floor builds its rows and its upsert with the worker's own code (calls_row.c), so that
+# it writes rows exactly as the worker does.
+PGFLOOR_OBJ := build/worker/calls_row.o build/worker/vapi_msg.o build/worker/jscan.o \
+	build/common/util.o
+
+build/bench/pgfloor: bench/pgfloor.c $(PGFLOOR_OBJ)
 	@mkdir -p $(@D)
 	@[ "$(V)" = 1 ] || echo "  CC      $@"
-	$(Q)$(CC) -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) -Iworker \
-		$(shell pkg-config --cflags $(BENCH_PKGS) 2>/dev/null) -o $@ $< \
-		$(shell pkg-config --libs $(BENCH_PKGS) 2>/dev/null)
+	$(Q)$(CC) -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) -Iworker -Icommon \
+		$(shell pkg-config --cflags $(BENCH_PKGS) 2>/dev/null) -o $@ $< $(PGFLOOR_OBJ) \
+		$(shell pkg-config --libs $(BENCH_PKGS) 2>/dev/null) -lm

@@ -10,9 +10,11 @@
  * {"mode":"batch","rows":N,"seconds":S,"rows_per_s":R}. Exits 1 with a message on stderr on
  * any error. Every row gets a new vapi_call_id (ID_PREFIX-n), as a burst of new calls does.
  * Parameters go as text, so the server parses the JSON exactly as it does for the worker. */
+#include "calls_row.h"
+#include "vapi_msg.h"
+
 #include <jansson.h>
 #include <libpq-fe.h>
-#include "calls_sql.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,17 +22,19 @@
 #include <string.h>
 #include <time.h>
 
-#define NCOLS 15
+#define NCOLS CALLS_NPARAMS
 #define ORG "org_bench"
 
-/* The worker's own column list and merge rules, so that the floor writes rows as it does. */
+/* The worker's own column list, so that COPY writes the same columns. */
 static const char *const cols = CALLS_SQL_COLUMNS;
-static const char *const on_conflict = CALLS_SQL_ON_CONFLICT;
 
-/* The column values of one row, all text; [0] (the call id) is filled per row. */
+/* One row: the parameters the worker's upsert would get for the body; [0] (the call id) is
+ * set per row. */
 struct row {
-	const char *v[NCOLS];
-	char *report_json; /* the message object alone, compact: what COPY stores */
+	struct vapi_msg m;
+	struct calls_row r;
+	char *report_json;           /* the message object alone, compact: what COPY stores */
+	char started[40], ended[40]; /* started_at and ended_at as timestamptz text, for COPY */
 };
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -72,42 +76,36 @@ static char *read_file(const char *path)
 	return buf;
 }
 
-static const char *str_at(json_t *o, const char *a, const char *b)
+/* Epoch ms as timestamptz text. */
+static void iso_of(long long ms, char *buf, size_t size)
 {
-	json_t *v = json_object_get(o, a);
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	char day[32];
 
-	if (b != NULL)
-		v = json_object_get(v, b);
-	return json_is_string(v) ? json_string_value(v) : NULL;
+	gmtime_r(&t, &tm);
+	strftime(day, sizeof(day), "%Y-%m-%d %H:%M:%S", &tm);
+	snprintf(buf, size, "%s.%03lld+00", day, ms % 1000);
 }
 
-/* Fills r from the body the way the worker extracts an end-of-call report. */
+/* Fills r from the body exactly as the worker does for an end-of-call report filed by
+ * metadata (the body stays alive: r borrows from it for the whole run). */
 static void row_from_body(struct row *r, const char *body)
 {
 	json_error_t jerr;
 	json_t *doc = json_loads(body, 0, &jerr);
-	json_t *m = json_object_get(doc, "message");
-	static char cost[32];
+	char why[256];
 
-	if (doc == NULL || !json_is_object(m))
+	if (doc == NULL || !json_is_object(json_object_get(doc, "message")))
 		die("body is not {\"message\": {...}}: %s (line %d)", jerr.text, jerr.line);
-	snprintf(cost, sizeof(cost), "%.4f", json_number_value(json_object_get(m, "cost")));
-	r->v[1] = ORG;
-	r->v[2] = str_at(m, "call", "type");
-	r->v[3] = "ended";
-	r->v[4] = str_at(m, "customer", "number");
-	r->v[5] = str_at(m, "call", "phoneNumberId");
-	r->v[6] = str_at(m, "call", "assistantId");
-	r->v[7] = str_at(m, "startedAt", NULL);
-	r->v[8] = str_at(m, "endedAt", NULL);
-	r->v[9] = str_at(m, "endedReason", NULL);
-	r->v[10] = cost;
-	r->v[11] = str_at(m, "artifact", "transcript");
-	r->v[12] = str_at(m, "artifact", "recordingUrl");
-	r->v[13] = str_at(m, "analysis", "summary");
-	r->v[14] = body;
-	r->report_json = json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	/* doc stays alive: the strings above borrow from it for the whole run. */
+	if (vapi_msg_parse(body, strlen(body), &r->m, why, sizeof(why)) != 0 || !r->m.is_report)
+		die("body is not an end-of-call report: %s", why);
+	calls_row_fill(&r->r, &r->m, ORG, "metadata", body);
+	r->report_json =
+	    json_dumps(json_object_get(doc, "message"), JSON_COMPACT | JSON_PRESERVE_ORDER);
+	iso_of(r->m.started_ms, r->started, sizeof(r->started));
+	iso_of(r->m.ended_ms, r->ended, sizeof(r->ended));
+	json_decref(doc);
 }
 
 static void check(PGconn *c, PGresult *res, ExecStatusType want, const char *what)
@@ -142,35 +140,14 @@ static void buf_str(struct buf *b, const char *s)
 	buf_add(b, s, strlen(s));
 }
 
-/* One VALUES tuple of the statement, parameters from first+1. */
-static void add_tuple(struct buf *b, int first)
-{
-	char t[512];
-	int p = first;
-
-	snprintf(t, sizeof(t),
-	         "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d::timestamptz, $%d::timestamptz, $%d,"
-	         " $%d::numeric, $%d, $%d, $%d, ($%d::jsonb) -> 'message')",
-	         p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7, p + 8, p + 9, p + 10, p + 11,
-	         p + 12, p + 13, p + 14, p + 15);
-	buf_str(b, t);
-}
-
 static void prepare(PGconn *c, int rows)
 {
-	struct buf sql = {0};
+	char *sql = calls_row_upsert_sql(rows);
 
-	buf_str(&sql, "INSERT INTO calls AS c (");
-	buf_str(&sql, cols);
-	buf_str(&sql, ") VALUES ");
-	for (int i = 0; i < rows; i++) {
-		if (i > 0)
-			buf_str(&sql, ", ");
-		add_tuple(&sql, i * NCOLS);
-	}
-	buf_str(&sql, on_conflict);
-	check(c, PQprepare(c, "upsert", sql.p, rows * NCOLS, NULL), PGRES_COMMAND_OK, "prepare");
-	free(sql.p);
+	if (sql == NULL)
+		die("out of memory");
+	check(c, PQprepare(c, "upsert", sql, rows * NCOLS, NULL), PGRES_COMMAND_OK, "prepare");
+	free(sql);
 }
 
 /* Runs the prepared upsert of rows rows numbered from *next; returns rows. */
@@ -179,7 +156,7 @@ static long run_upsert(PGconn *c, const struct row *r, int rows, const char *pre
 {
 	for (int i = 0; i < rows; i++) {
 		snprintf(ids[i], 64, "%s-%ld", prefix, (*next)++);
-		memcpy(params + i * NCOLS, r->v, sizeof(r->v));
+		memcpy(params + i * NCOLS, r->r.v, sizeof(r->r.v));
 		params[i * NCOLS] = ids[i];
 	}
 	check(c, PQexecPrepared(c, "upsert", rows * NCOLS, params, NULL, NULL, 0), PGRES_COMMAND_OK,
@@ -217,7 +194,11 @@ static long run_copy(PGconn *c, const struct row *r, int rows, const char *prefi
 		for (int k = 0; k < NCOLS; k++) {
 			if (k > 0)
 				buf_str(b, "\t");
-			copy_field(b, k == 0 ? id : k == NCOLS - 1 ? r->report_json : r->v[k]);
+			copy_field(b, k == CALLS_P_CALL_ID      ? id
+			              : k == CALLS_P_REPORT     ? r->report_json
+			              : k == CALLS_P_STARTED_AT ? r->started
+			              : k == CALLS_P_ENDED_AT   ? r->ended
+			                                        : r->r.v[k]);
 		}
 		buf_str(b, "\n");
 	}

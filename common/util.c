@@ -251,3 +251,11 @@ int util_ct_equal(const void *a, size_t alen, const void *b, size_t blen)
 		diff |= (unsigned char)((i < alen ? x[i] : 0) ^ y[i]);
 	return diff == 0;
 }
+
+const char *util_ms_text(int64_t ms, char *buf, size_t size)
+{
+	if (ms == 0)
+		return NULL;
+	snprintf(buf, size, "%lld", (long long)ms);
+	return buf;
+}

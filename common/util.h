@@ -42,6 +42,10 @@ int util_parse_ll(const char *s, long long *out) __attribute__((warn_unused_resu
  * ("2024-07-27T21:24:05.712Z", offsets accepted). Returns 0 and *ms, or -1. */
 int util_parse_time_ms(const char *s, int64_t *ms) __attribute__((warn_unused_result));
 
+/* Epoch milliseconds as decimal text in buf (24 bytes are enough), or NULL for 0, which
+ * stands for absent: the form SQL parameters take. Returns buf or NULL. */
+const char *util_ms_text(int64_t ms, char *buf, size_t size);
+
 /* The value of the hexadecimal digit c (either case), or -1 when it is none. */
 int util_hex_value(int c);
 

@@ -414,8 +414,8 @@ static int scan_array(struct scan *s, int depth)
 	}
 }
 
-/* A value at s->p; node is the wanted path it sits at, or NULL. */
-static int scan_value(struct scan *s, const struct jscan_path *node, int depth)
+/* The value at s->p, without its raw span (scan_value() adds it). */
+static int scan_item(struct scan *s, const struct jscan_path *node, int depth)
 {
 	int slot =
 	    node != NULL && node->slot >= 0 && (size_t)node->slot < s->nvals ? node->slot : -1;
@@ -456,6 +456,25 @@ static int scan_value(struct scan *s, const struct jscan_path *node, int depth)
 			return scan_number(s, v);
 		return fail(s, s->p, "invalid token");
 	}
+}
+
+/* A value at s->p; node is the wanted path it sits at, or NULL. A wanted value also gets
+ * its raw JSON text. */
+static int scan_value(struct scan *s, const struct jscan_path *node, int depth)
+{
+	const unsigned char *a;
+	struct jscan_value *v;
+
+	skip_ws(s);
+	a = s->p;
+	if (scan_item(s, node, depth) != 0)
+		return -1;
+	if (node != NULL && node->slot >= 0 && (size_t)node->slot < s->nvals) {
+		v = &s->vals[node->slot];
+		v->raw = (const char *)a;
+		v->raw_len = (size_t)(s->p - a);
+	}
+	return 0;
 }
 
 /* "line L column C: why" for the failure position. */

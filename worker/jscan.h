@@ -31,6 +31,9 @@ struct jscan_value {
 	size_t len;      /* its length in bytes */
 	long long i;     /* JSCAN_INTEGER */
 	double d;        /* JSCAN_REAL */
+	const char *raw; /* the value's JSON text as in the document (any kind), borrowed from
+	                  * the text parsed; not NUL-terminated */
+	size_t raw_len;  /* its length in bytes */
 };
 
 /* Validates text[0..len) and fills vals[0..nvals) (slots of root's tree) with what is at

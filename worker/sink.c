@@ -1,7 +1,7 @@
 /* PostgreSQL writes: routing look-ups, call upserts, events and parked messages. */
 #include "sink.h"
 
-#include "calls_sql.h"
+#include "calls_row.h"
 #include "orgcache.h"
 #include "util.h"
 
@@ -17,6 +17,7 @@
 struct sink {
 	PGconn *conn;
 	struct orgcache *cache; /* routing facts of recent batches */
+	char *upsert_sql;       /* ST_UPSERT_CALL's statement */
 	int piped;              /* in pipeline mode: run() sends without waiting */
 	size_t pending;         /* commands sent in pipeline mode whose results are unread */
 };
@@ -43,19 +44,16 @@ static const struct stmt stmts[] = {
                   " EXISTS (SELECT 1 FROM organizations WHERE id = $2),"
                   " (SELECT organization_id FROM assistants WHERE provider_assistant_id = $3)",
                   3},
-    [ST_UPSERT_CALL] = {"sb_upsert_call",
-                        "INSERT INTO calls AS c (" CALLS_SQL_COLUMNS ")"
-                        " VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8::float8 / 1000),"
-                        " to_timestamp($9::float8 / 1000), $10, $11::numeric, $12, $13, $14,"
-                        " ($15::jsonb) -> 'message')" CALLS_SQL_ON_CONFLICT,
-                        15},
+    /* Its SQL is calls_row_upsert_sql(1), made by sink_open(). */
+    [ST_UPSERT_CALL] = {"sb_upsert_call", NULL, CALLS_NPARAMS},
     [ST_INSERT_EVENT] = {"sb_insert_event",
                          "INSERT INTO call_events (vapi_call_id, organization_id, type, status,"
-                         " dedupe_key, stream_id, source, occurred_at, received_at, payload)"
+                         " dedupe_key, stream_id, source, occurred_at, received_at, payload,"
+                         " request_id)"
                          " VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8::float8 / 1000),"
-                         " to_timestamp($9::float8 / 1000), ($10::jsonb) -> 'message')"
+                         " to_timestamp($9::float8 / 1000), ($10::jsonb) -> 'message', $11)"
                          " ON CONFLICT (vapi_call_id, type, dedupe_key) DO NOTHING",
-                         10},
+                         11},
     [ST_INSERT_UNROUTED] = {"sb_insert_unrouted",
                             "INSERT INTO unrouted_messages (stream_id, vapi_call_id, type, reason,"
                             " body, received_at)"
@@ -114,8 +112,9 @@ struct sink *sink_open(const char *conninfo, char *err, size_t errlen)
 		return NULL;
 	}
 	s->cache = orgcache_new(SINK_CACHE_SLOTS);
+	s->upsert_sql = calls_row_upsert_sql(1);
 	s->conn = PQconnectdb(conninfo);
-	if (s->cache == NULL) {
+	if (s->cache == NULL || s->upsert_sql == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -124,8 +123,8 @@ struct sink *sink_open(const char *conninfo, char *err, size_t errlen)
 		goto fail;
 	}
 	for (size_t i = 0; i < NSTMTS; i++) {
-		PGresult *r =
-		    PQprepare(s->conn, stmts[i].name, stmts[i].sql, stmts[i].nparams, NULL);
+		const char *sql = stmts[i].sql != NULL ? stmts[i].sql : s->upsert_sql;
+		PGresult *r = PQprepare(s->conn, stmts[i].name, sql, stmts[i].nparams, NULL);
 
 		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 			pg_err(err, errlen, stmts[i].name, PQerrorMessage(s->conn));
@@ -146,6 +145,7 @@ void sink_close(struct sink *s)
 		return;
 	PQfinish(s->conn);
 	orgcache_free(s->cache);
+	free(s->upsert_sql);
 	free(s);
 }
 
@@ -196,57 +196,39 @@ static enum sink_status simple(struct sink *s, const char *sql, char *err, size_
 	return rc;
 }
 
-/* Milliseconds as text, or NULL for 0 (absent). */
-static const char *ms_text(long long ms, char *buf, size_t size)
-{
-	if (ms == 0)
-		return NULL;
-	snprintf(buf, size, "%lld", ms);
-	return buf;
-}
-
 static enum sink_status park(struct sink *s, struct sink_item *it, char *err, size_t errlen)
 {
 	char recv[24];
 	const char *p[6] = {it->entry.id, it->msg.call_id,
 	                    it->msg.type, it->reason,
-	                    it->body,     ms_text(it->entry.received_at, recv, sizeof(recv))};
+	                    it->body,     util_ms_text(it->entry.received_at, recv, sizeof(recv))};
 
 	it->unrouted = true;
 	return run(s, ST_INSERT_UNROUTED, p, NULL, err, errlen);
 }
 
-static enum sink_status file_call(struct sink *s, struct sink_item *it, const char *org, char *err,
-                                  size_t errlen)
+static enum sink_status file_call(struct sink *s, struct sink_item *it,
+                                  const struct route_result *rr, char *err, size_t errlen)
 {
 	const struct vapi_msg *m = &it->msg;
-	char st[24], en[24], ts[24], recv[24], key[64];
-	const char *call[15] = {m->call_id,
-	                        org,
-	                        m->call_type,
-	                        m->status,
-	                        m->customer_number,
-	                        m->phone_number_id,
-	                        m->assistant_id,
-	                        ms_text(m->started_ms, st, sizeof(st)),
-	                        ms_text(m->ended_ms, en, sizeof(en)),
-	                        m->ended_reason,
-	                        m->cost,
-	                        m->transcript,
-	                        m->recording_url,
-	                        m->summary,
-	                        m->is_report ? it->body : NULL};
-	const char *ev[10] = {m->call_id,
+	const char *org = rr->org_id;
+	char ts[24], recv[24], key[64];
+	struct calls_row call;
+	const char *ev[11] = {m->call_id,
 	                      org,
 	                      m->type,
 	                      m->status,
 	                      vapi_msg_dedupe_key(m, it->entry.id, key, sizeof(key)),
 	                      it->entry.id,
 	                      it->entry.source,
-	                      ms_text(m->timestamp_ms, ts, sizeof(ts)),
-	                      ms_text(it->entry.received_at, recv, sizeof(recv)),
-	                      m->is_report ? NULL : it->body};
-	enum sink_status rc = run(s, ST_UPSERT_CALL, call, NULL, err, errlen);
+	                      util_ms_text(m->timestamp_ms, ts, sizeof(ts)),
+	                      util_ms_text(it->entry.received_at, recv, sizeof(recv)),
+	                      m->is_report ? NULL : it->body,
+	                      it->entry.request_id};
+	enum sink_status rc;
+
+	calls_row_fill(&call, m, org, route_rule_name(rr->rule), it->body);
+	rc = run(s, ST_UPSERT_CALL, call.v, NULL, err, errlen);
 
 	if (rc != SINK_OK)
 		return rc;
@@ -310,7 +292,7 @@ static enum sink_status act(struct sink *s, struct sink_item *it, const struct r
 		snprintf(it->reason, sizeof(it->reason), "message has no call.id");
 		return park(s, it, err, errlen);
 	}
-	rc = file_call(s, it, rr->org_id, err, errlen);
+	rc = file_call(s, it, rr, err, errlen);
 	if (rc == SINK_OK && it->parked_id != NULL)
 		rc = run(s, ST_UNPARK, &it->parked_id, NULL, err, errlen);
 	return rc;

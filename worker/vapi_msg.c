@@ -36,6 +36,11 @@ enum {
 	V_ART_TRANSCRIPT,
 	V_ART_RECORDING,
 	V_ANALYSIS_SUMMARY,
+	V_ANALYSIS_STRUCTURED,
+	V_ANALYSIS_SUCCESS,
+	V_CALL_OVERRIDES_META,
+	V_ASSISTANT_META,
+	V_CALL_META,
 	V_COUNT
 };
 
@@ -45,7 +50,8 @@ enum {
 	}
 static const struct jscan_path overrides_meta[] = {{"organizationId", V_CALL_OVERRIDES_ORG, NULL},
                                                    END};
-static const struct jscan_path overrides[] = {{"metadata", -1, overrides_meta}, END};
+static const struct jscan_path overrides[] = {{"metadata", V_CALL_OVERRIDES_META, overrides_meta},
+                                              END};
 static const struct jscan_path call_meta[] = {{"organizationId", V_CALL_META_ORG, NULL}, END};
 static const struct jscan_path call_customer[] = {{"number", V_CALL_CUSTOMER, NULL}, END};
 static const struct jscan_path call[] = {
@@ -55,18 +61,21 @@ static const struct jscan_path call[] = {
     {"assistantId", V_CALL_ASSISTANT, NULL},
     {"customer", -1, call_customer},
     {"assistantOverrides", -1, overrides},
-    {"metadata", -1, call_meta},
+    {"metadata", V_CALL_META, call_meta},
     END,
 };
 static const struct jscan_path phone[] = {{"id", V_PHONE_ID, NULL}, END};
 static const struct jscan_path assistant_meta[] = {{"organizationId", V_ASSISTANT_META_ORG, NULL},
                                                    END};
 static const struct jscan_path assistant[] = {
-    {"id", V_ASSISTANT_ID, NULL}, {"metadata", -1, assistant_meta}, END};
+    {"id", V_ASSISTANT_ID, NULL}, {"metadata", V_ASSISTANT_META, assistant_meta}, END};
 static const struct jscan_path customer[] = {{"number", V_CUSTOMER_NUMBER, NULL}, END};
 static const struct jscan_path artifact[] = {
     {"transcript", V_ART_TRANSCRIPT, NULL}, {"recordingUrl", V_ART_RECORDING, NULL}, END};
-static const struct jscan_path analysis[] = {{"summary", V_ANALYSIS_SUMMARY, NULL}, END};
+static const struct jscan_path analysis[] = {{"summary", V_ANALYSIS_SUMMARY, NULL},
+                                             {"structuredData", V_ANALYSIS_STRUCTURED, NULL},
+                                             {"successEvaluation", V_ANALYSIS_SUCCESS, NULL},
+                                             END};
 static const struct jscan_path message[] = {
     {"type", V_TYPE, NULL},
     {"status", V_STATUS, NULL},
@@ -136,23 +145,76 @@ static void read_cost(const struct jscan_value *v, struct vapi_msg *m)
 	m->cost = m->cost_buf;
 }
 
-/* organizationId by precedence: the call's assistantOverrides, the assistant, the call. */
-static void read_meta_org(const struct jscan_value *v, struct vapi_msg *m)
+/* The metadata objects, in routing's precedence: the call's assistantOverrides, the
+ * assistant, the call. */
+static const int meta_slots[] = {V_CALL_OVERRIDES_META, V_ASSISTANT_META, V_CALL_META};
+static const int meta_org_slots[] = {V_CALL_OVERRIDES_ORG, V_ASSISTANT_META_ORG, V_CALL_META_ORG};
+static const char *const meta_names[] = {"call.assistantOverrides.metadata", "assistant.metadata",
+                                         "call.metadata"};
+
+/* organizationId from the first metadata that has one, and that metadata object (else the
+ * first metadata object there is) as the call's metadata. Returns the object's slot or -1. */
+static int read_meta(const struct jscan_value *v, struct vapi_msg *m)
 {
-	static const int slots[] = {V_CALL_OVERRIDES_ORG, V_ASSISTANT_META_ORG, V_CALL_META_ORG};
-	static const char *const names[] = {"call.assistantOverrides.metadata",
-	                                    "assistant.metadata", "call.metadata"};
+	int first = -1;
 
 	for (size_t i = 0; i < 3; i++) {
-		m->meta_org_id = str_of(&v[slots[i]]);
+		if (first < 0 && v[meta_slots[i]].kind == JSCAN_OBJECT)
+			first = meta_slots[i];
+		m->meta_org_id = str_of(&v[meta_org_slots[i]]);
 		if (m->meta_org_id != NULL) {
-			m->meta_org_from = names[i];
-			return;
+			m->meta_org_from = meta_names[i];
+			return meta_slots[i];
 		}
 	}
+	return first;
 }
 
-static void read_fields(const struct jscan_value *v, struct vapi_msg *m)
+/* JSON text of v unless it is absent or null. */
+static const struct jscan_value *json_of(const struct jscan_value *v)
+{
+	if (v->kind == JSCAN_ABSENT || (v->raw_len == 4 && memcmp(v->raw, "null", 4) == 0))
+		return NULL;
+	return v;
+}
+
+/* Copies the JSON texts kept (metadata, the report's analysis) into one owned buffer, each
+ * NUL-terminated. Returns 0, or -1 when out of memory. */
+static int keep_json(const struct jscan_value *v, int meta_slot, struct vapi_msg *m)
+{
+	const struct jscan_value *src[3] = {NULL, NULL, NULL};
+	const char **dst[3] = {&m->metadata, &m->structured_data, &m->success_evaluation};
+	size_t total = 0, off = 0;
+
+	if (meta_slot >= 0)
+		src[0] = &v[meta_slot];
+	if (m->is_report) {
+		src[1] = json_of(&v[V_ANALYSIS_STRUCTURED]);
+		/* A string is kept as its text; any other value as its JSON (true, 0.8). */
+		if (v[V_ANALYSIS_SUCCESS].kind == JSCAN_STRING)
+			m->success_evaluation = str_of(&v[V_ANALYSIS_SUCCESS]);
+		else
+			src[2] = json_of(&v[V_ANALYSIS_SUCCESS]);
+	}
+	for (size_t i = 0; i < 3; i++)
+		total += src[i] != NULL ? src[i]->raw_len + 1 : 0;
+	if (total == 0)
+		return 0;
+	m->json = malloc(total);
+	if (m->json == NULL)
+		return -1;
+	for (size_t i = 0; i < 3; i++) {
+		if (src[i] == NULL)
+			continue;
+		memcpy(m->json + off, src[i]->raw, src[i]->raw_len);
+		m->json[off + src[i]->raw_len] = '\0';
+		*dst[i] = m->json + off;
+		off += src[i]->raw_len + 1;
+	}
+	return 0;
+}
+
+static int read_fields(const struct jscan_value *v, struct vapi_msg *m)
 {
 	m->call_id = str_of(&v[V_CALL_ID]);
 	m->call_type = str_of(&v[V_CALL_TYPE]);
@@ -176,7 +238,7 @@ static void read_fields(const struct jscan_value *v, struct vapi_msg *m)
 	m->started_ms = time_of(&v[V_STARTED]);
 	m->ended_ms = time_of(&v[V_ENDED]);
 	read_cost(&v[V_COST], m);
-	read_meta_org(v, m);
+	return keep_json(v, read_meta(v, m), m);
 }
 
 int vapi_msg_parse(const char *body, size_t len, struct vapi_msg *m, char *err, size_t errlen)
@@ -198,7 +260,10 @@ int vapi_msg_parse(const char *body, size_t len, struct vapi_msg *m, char *err, 
 		snprintf(err, errlen, "no message.type");
 		goto fail;
 	}
-	read_fields(v, m);
+	if (read_fields(v, m) != 0) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	return 0;
 fail:
 	vapi_msg_free(m);
@@ -211,6 +276,8 @@ void vapi_msg_free(struct vapi_msg *m)
 		return;
 	free(m->arena);
 	m->arena = NULL;
+	free(m->json);
+	m->json = NULL;
 }
 
 const char *vapi_msg_dedupe_key(const struct vapi_msg *m, const char *fallback, char *buf,

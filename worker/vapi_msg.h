@@ -6,9 +6,10 @@
 #include <stdint.h>
 
 /* The facts a worker needs from one Vapi server message ({"message": {...}}). String
- * fields borrow from arena and live as long as the struct; NULL when absent. */
+ * fields borrow from arena (or json) and live as long as the struct; NULL when absent. */
 struct vapi_msg {
 	char *arena;                 /* the strings below, owned */
+	char *json;                  /* the JSON texts below (metadata, analysis), owned */
 	const char *type;            /* message.type */
 	const char *call_id;         /* message.call.id */
 	const char *call_type;       /* inboundPhoneCall, outboundPhoneCall, webCall, ... */
@@ -23,12 +24,17 @@ struct vapi_msg {
 	const char *recording_url;   /* artifact.recordingUrl, else top-level recordingUrl */
 	const char *summary;         /* analysis.summary, else top-level summary */
 	const char *cost;            /* message.cost as decimal text, NULL when absent */
-	char cost_buf[40];           /* backing store for cost */
-	int64_t timestamp_ms;        /* message.timestamp (ms or ISO-8601), 0 when absent */
-	int64_t started_ms;          /* message.startedAt, 0 when absent */
-	int64_t ended_ms;            /* message.endedAt, 0 when absent */
-	bool is_report;              /* type is end-of-call-report */
-	bool inbound;                /* call.type is inboundPhoneCall */
+	const char *metadata;        /* JSON of the metadata meta_org_id came from, else of the
+	                              * first metadata object, in the same precedence */
+	const char *structured_data; /* report: JSON of analysis.structuredData */
+	const char *success_evaluation; /* report: analysis.successEvaluation, a string as
+	                                 * its text, another value as its JSON */
+	char cost_buf[40];              /* backing store for cost */
+	int64_t timestamp_ms;           /* message.timestamp (ms or ISO-8601), 0 when absent */
+	int64_t started_ms;             /* message.startedAt, 0 when absent */
+	int64_t ended_ms;               /* message.endedAt, 0 when absent */
+	bool is_report;                 /* type is end-of-call-report */
+	bool inbound;                   /* call.type is inboundPhoneCall */
 };
 
 /* Parses body[0..len) into *m. Returns 0; or -1 when the body is not JSON or has no

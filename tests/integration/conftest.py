@@ -1,6 +1,7 @@
 """Fixtures that run real redis-server and PostgreSQL in a temporary folder on free loopback
 ports, and our real binaries against them. Everything started here is stopped by PID."""
 
+import concurrent.futures
 import os
 import shutil
 import signal
@@ -255,10 +256,11 @@ def reset_database(pg):
     conn.close()
 
 
-def stack_over(tmp_root, redis_server, pg_server):
-    """Yields a Stack over these servers with a new, migrated database; then stops what it
-    started and fails on a non-zero exit (a sanitizer report)."""
-    reset_database(pg_server)
+def stack_over(tmp_root, redis_server, pg_server, reset=True):
+    """Yields a Stack over these servers with a new (unless not reset), migrated database;
+    then stops what it started and fails on a non-zero exit (a sanitizer report)."""
+    if reset:
+        reset_database(pg_server)
     s = Stack(tmp_root, redis_server, pg_server)
     s.migrate()
     yield s
@@ -295,6 +297,28 @@ def query(pg, sql, args=()):
         rows = cur.fetchall()
     conn.close()
     return rows
+
+
+def post_lists(stack, lists, threads=8):
+    """Posts each list of bodies in its order on one keep-alive connection, the lists spread
+    over threads; returns [(body, HTTP status, X-Request-Id)] in no particular order."""
+    def send(chunk):
+        conn = http.client.HTTPConnection("127.0.0.1", stack.ingest_port, timeout=30)
+        out = []
+        for bodies in chunk:
+            for b in bodies:
+                conn.request("POST", "/api/vapi/webhook", body=b,
+                             headers={"X-Vapi-Secret": SECRET,
+                                      "Content-Type": "application/json"})
+                r = conn.getresponse()
+                r.read()
+                out.append((b, r.status, r.getheader("X-Request-Id")))
+        conn.close()
+        return out
+
+    chunks = [lists[i::threads] for i in range(threads)]
+    with concurrent.futures.ThreadPoolExecutor(threads) as ex:
+        return [x for part in ex.map(send, chunks) for x in part]
 
 
 def body(msg):

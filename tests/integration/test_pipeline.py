@@ -1,13 +1,11 @@
 """End to end: real ingest, two real workers, real redis-server and PostgreSQL. A mixed set of
 Vapi messages goes in over HTTP; every call must come out filed under its organization."""
 
-import concurrent.futures
 import datetime
-import http.client
 import json
 import random
 
-from conftest import DEAD, SECRET, STREAM, body, query, seed
+from conftest import DEAD, STREAM, body, post_lists, query, seed
 
 ORGS = ["org_a", "org_b", "org_c", "org_d"]
 PHONES = [("pn_%04d" % i, ORGS[i % 4]) for i in range(8)]
@@ -89,22 +87,7 @@ class Call:
 
 def post_all(stack, bodies, threads=8):
     """Posts each body on keep-alive connections; returns the list of HTTP statuses."""
-    def worker(chunk):
-        conn = http.client.HTTPConnection("127.0.0.1", stack.ingest_port, timeout=30)
-        out = []
-        for b in chunk:
-            conn.request("POST", "/api/vapi/webhook", body=b,
-                         headers={"X-Vapi-Secret": SECRET,
-                                  "Content-Type": "application/json"})
-            r = conn.getresponse()
-            r.read()
-            out.append(r.status)
-        conn.close()
-        return out
-
-    chunks = [bodies[i::threads] for i in range(threads)]
-    with concurrent.futures.ThreadPoolExecutor(threads) as ex:
-        return [s for part in ex.map(worker, chunks) for s in part]
+    return [status for _, status, _ in post_lists(stack, [[b] for b in bodies], threads)]
 
 
 def test_mixed_messages_are_filed_exactly_once(stack):

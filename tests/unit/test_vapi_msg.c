@@ -46,7 +46,10 @@ struct expect {
 	bool has_transcript; /* transcript, recording and summary: present or not */
 	bool has_recording;
 	bool has_summary;
-	const char *dedupe; /* vapi_msg_dedupe_key() with FALLBACK_ID */
+	const char *dedupe;   /* vapi_msg_dedupe_key() with FALLBACK_ID */
+	const char *metadata; /* the metadata object's JSON text, as in the file */
+	const char *structured_data;
+	const char *success_evaluation;
 };
 
 /* The real samples (tests/fixtures/vapi/README.md says where each comes from). */
@@ -91,7 +94,8 @@ static const struct expect samples[] = {
      .has_transcript = true,
      .has_recording = true,
      .has_summary = true,
-     .dedupe = ""},
+     .dedupe = "",
+     .success_evaluation = "true"},
     /* call.cost is 0 and call.status queued in the snapshot; analysis.summary absent and
      * the top-level summary empty, so no summary. */
     {.file = "end-of-call-report.webcall-assistant-overrides.smukerji-chatbotAI.json",
@@ -122,7 +126,8 @@ static const struct expect samples[] = {
      .has_transcript = true,
      .has_recording = true,
      .has_summary = true,
-     .dedupe = ""},
+     .dedupe = "",
+     .success_evaluation = "true"},
     {.file = "status-update.webcall-in-progress.itsvineetkr-finzie.json",
      .type = "status-update",
      .call_id = "73daba4d-2bcc-4cca-8e49-3d7903467ade",
@@ -155,7 +160,8 @@ static const struct expect fixtures[] = {
      .meta_org_id = "org_acme",
      .meta_org_from = "call.assistantOverrides.metadata",
      .timestamp_ms = 1740815700000,
-     .dedupe = "in-progress"},
+     .dedupe = "in-progress",
+     .metadata = "{ \"organizationId\": \"org_acme\", \"leadId\": \"lead_42\" }"},
     {.file = "outbound.assistant-metadata.json",
      .type = "end-of-call-report",
      .call_id = "call-out-asstmeta-0002",
@@ -174,7 +180,10 @@ static const struct expect fixtures[] = {
      .has_transcript = true,
      .has_recording = true,
      .has_summary = true,
-     .dedupe = ""},
+     .dedupe = "",
+     .metadata = "{ \"organizationId\": \"org_globex\" }",
+     .structured_data = "{ \"outcome\": \"declined\", \"callbackRequested\": false }",
+     .success_evaluation = "false"},
     {.file = "outbound.call-metadata.json",
      .type = "status-update",
      .call_id = "call-out-callmeta-0003",
@@ -185,7 +194,8 @@ static const struct expect fixtures[] = {
      .meta_org_id = "org_initech",
      .meta_org_from = "call.metadata",
      .timestamp_ms = 1698912900000, /* "2023-11-02T08:15:00Z" */
-     .dedupe = "ringing"},
+     .dedupe = "ringing",
+     .metadata = "{ \"organizationId\": \"org_initech\" }"},
     {.file = "outbound.assistant-and-call-metadata.json",
      .type = "hang",
      .call_id = "call-out-bothmeta-0004",
@@ -194,7 +204,8 @@ static const struct expect fixtures[] = {
      .meta_org_id = "org_umbrella",
      .meta_org_from = "assistant.metadata",
      .timestamp_ms = 1740823300000,
-     .dedupe = "1740823300000"},
+     .dedupe = "1740823300000",
+     .metadata = "{ \"organizationId\": \"org_umbrella\" }"},
     /* A speech-update's own "status" (started/stopped) is not a call status. */
     {.file = "webcall.no-metadata.json",
      .type = "speech-update",
@@ -224,7 +235,8 @@ static const struct expect fixtures[] = {
      .meta_org_id = "org_intruder",
      .meta_org_from = "call.assistantOverrides.metadata",
      .timestamp_ms = 1722115260000,
-     .dedupe = "1722115260000"},
+     .dedupe = "1722115260000",
+     .metadata = "{ \"organizationId\": \"org_intruder\" }"},
     {.file = "status-update.ended.json",
      .type = "status-update",
      .call_id = "call-out-ended-0008",
@@ -364,6 +376,7 @@ static int check_msg(const struct expect *e, const struct vapi_msg *m)
 	bad += same_bool(e->file, "transcript", e->has_transcript, m->transcript != NULL);
 	bad += same_bool(e->file, "recording_url", e->has_recording, m->recording_url != NULL);
 	bad += same_bool(e->file, "summary", e->has_summary, m->summary != NULL);
+	bad += CHECK_STR(metadata) + CHECK_STR(structured_data) + CHECK_STR(success_evaluation);
 	bad += same_str(e->file, "dedupe key", e->dedupe,
 	                vapi_msg_dedupe_key(m, FALLBACK_ID, key, sizeof(key)));
 	return bad;
@@ -602,6 +615,48 @@ static void test_report_only_fields_and_cost_text(void **state)
 	vapi_msg_free(&m);
 }
 
+/* The metadata kept is the one organizationId came from, else the first object in routing's
+ * order; analysis values keep their JSON unless they are strings, and only reports have
+ * them. */
+static void test_metadata_and_analysis_rules(void **state)
+{
+	struct vapi_msg m;
+
+	(void)state;
+	parse_text("{\"message\":{\"type\":\"hang\",\"call\":{\"id\":\"c1\","
+	           "\"metadata\":{\"organizationId\":\"org_c\"}},"
+	           "\"assistant\":{\"metadata\":{\"leadId\":7}}}}",
+	           &m);
+	assert_string_equal(m.metadata, "{\"organizationId\":\"org_c\"}");
+	vapi_msg_free(&m);
+	parse_text("{\"message\":{\"type\":\"hang\",\"call\":{\"id\":\"c1\","
+	           "\"metadata\":{\"a\":1},\"assistantOverrides\":{\"metadata\":null}},"
+	           "\"assistant\":{\"metadata\":{\"leadId\":[7, 8]}}}}",
+	           &m);
+	assert_null(m.meta_org_id);
+	assert_string_equal(m.metadata, "{\"leadId\":[7, 8]}");
+	vapi_msg_free(&m);
+	parse_text("{\"message\":{\"type\":\"end-of-call-report\",\"analysis\":{"
+	           "\"structuredData\":[1,{\"x\":\"\\u00e9\"}],\"successEvaluation\":0.8}}}",
+	           &m);
+	assert_string_equal(m.structured_data, "[1,{\"x\":\"\\u00e9\"}]");
+	assert_string_equal(m.success_evaluation, "0.8");
+	vapi_msg_free(&m);
+	parse_text("{\"message\":{\"type\":\"end-of-call-report\",\"analysis\":{"
+	           "\"structuredData\":null,\"successEvaluation\":\"Pass\"}}}",
+	           &m);
+	assert_null(m.structured_data);
+	assert_string_equal(m.success_evaluation, "Pass");
+	assert_null(m.json);
+	vapi_msg_free(&m);
+	parse_text("{\"message\":{\"type\":\"transcript\",\"analysis\":{"
+	           "\"structuredData\":{},\"successEvaluation\":true}}}",
+	           &m);
+	assert_null(m.structured_data);
+	assert_null(m.success_evaluation);
+	vapi_msg_free(&m);
+}
+
 /* The key rules beyond what the files show: a status-update without status falls back
  * to the timestamp, a report ignores any status field, and the key is cut to fit. */
 static void test_dedupe_key_rules(void **state)
@@ -676,6 +731,7 @@ int main(void)
 	    cmocka_unit_test(test_timestamp_forms),
 	    cmocka_unit_test(test_dedupe_key_rules),
 	    cmocka_unit_test(test_report_only_fields_and_cost_text),
+	    cmocka_unit_test(test_metadata_and_analysis_rules),
 	    cmocka_unit_test(test_non_string_fields_are_absent),
 	    cmocka_unit_test(test_free_is_safe_twice_and_on_null),
 	};
