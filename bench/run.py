@@ -10,7 +10,7 @@ is stopped by its PID at the end, also on an error or Ctrl-C.
 
 Settings (environment): BENCH_SECONDS (10), BENCH_RUNS (3), BENCH_QUICK=1 (3 s and one run),
 BENCH_E2E (20000), BENCH_CONNECTIONS (64), BENCH_THREADS (2), BENCH_WORKERS (2),
-BENCH_WORKER_BATCH (1000), BENCH_E2E_TIMEOUT (300 s), BENCH_KEEP=1 (keep the temporary
+BENCH_WORKER_BATCH (the shipped WORKER_BATCH), BENCH_E2E_TIMEOUT (300 s), BENCH_KEEP=1 (keep the temporary
 folder with every log), BENCH_ONLY=nginx,redis,ingest,memory,postgres,e2e (a subset).
 """
 
@@ -66,7 +66,9 @@ E2E = max(1, env_num("BENCH_E2E", 20000))
 CONNS = env_num("BENCH_CONNECTIONS", 64)
 THREADS = env_num("BENCH_THREADS", 2)
 WORKERS = env_num("BENCH_WORKERS", 2)
-WORKER_BATCH = env_num("BENCH_WORKER_BATCH", 1000)
+# 0: the workers run with their shipped WORKER_BATCH, as a user runs them.
+WORKER_BATCH = env_num("BENCH_WORKER_BATCH", 0)
+BATCH_LABEL = str(WORKER_BATCH) if WORKER_BATCH else "default"
 E2E_TIMEOUT = env_num("BENCH_E2E_TIMEOUT", 300)
 SOAK_SECONDS = max(60, env_num("BENCH_SOAK_SECONDS", 600))
 SOAK_CALLS = 5000  # distinct call ids per wrk thread in the soak, cycled
@@ -711,8 +713,9 @@ def start_workers(tmp, redis, pg, **extra):
     for i in range(WORKERS):
         e = dict(os.environ)
         e.update({"REDIS_URL": redis.url, "DATABASE_URL": pg.url("switchboard"),
-                  "WORKER_BATCH": str(WORKER_BATCH), "WORKER_CONSUMER": "bench-%d" % (i + 1),
-                  "LOG_LEVEL": "info"})
+                  "WORKER_CONSUMER": "bench-%d" % (i + 1), "LOG_LEVEL": "info"})
+        if WORKER_BATCH:
+            e["WORKER_BATCH"] = str(WORKER_BATCH)
         e.update(extra)
         workers.append(start("worker-%d" % (i + 1), [os.path.join(BIN, "switchboard-worker")],
                              tmp, e))
@@ -750,8 +753,8 @@ def end_to_end(tmp, ingest, redis, pg, bodies):
     argv = [which("wrk"), "-t", str(THREADS), "-c", str(CONNS), "-d", "%ds" % E2E_TIMEOUT,
             "--timeout", "10s", "-s", os.path.join(ROOT, "bench", "e2e.lua"), url, "--",
             bodies["template"], SECRET, str(per_thread), fixtures.CALL_ID_MARK]
-    log("end to end: %d end-of-call reports of %s, %d workers, batch %d" % (
-        n, fmt_bytes(os.path.getsize(bodies["template"])), WORKERS, WORKER_BATCH))
+    log("end to end: %d end-of-call reports of %s, %d workers, batch %s" % (
+        n, fmt_bytes(os.path.getsize(bodies["template"])), WORKERS, BATCH_LABEL))
     roots = {"ingest": ingest.pid, "redis": redis.proc.pid, "postgres": pg.pid()}
     roots.update({w.name: w.pid for w in workers})
     meter = CpuMeter(roots)
@@ -990,8 +993,8 @@ def table():
         if e.get("dead") or e.get("unrouted"):
             res += " (%d dead-lettered, %d unrouted)" % (e["dead"], e["unrouted"])
         r = ratio(e.get("rps"), get("pg_batch"))
-        row("end to end: 7.9 KB reports posted until committed, %d workers, batch %d"
-            % (WORKERS, WORKER_BATCH), res, "Postgres batches of 1,000", r, ">= 0.80",
+        row("end to end: 7.9 KB reports posted until committed, %d workers, batch %s"
+            % (WORKERS, BATCH_LABEL), res, "Postgres batches of 1,000", r, ">= 0.80",
             None if r is None else r >= 0.80, e.get("cpu"))
         if e.get("ingest_rps"):
             row("end to end: ingest side (all posts answered)",
