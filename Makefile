@@ -43,14 +43,15 @@ INGEST_SRC := ingest/main.c ingest/server.c ingest/webhook.c ingest/httpreq.c in
 	ingest/auth.c ingest/enqueue.c ingest/spool.c
 WORKER_LIB_SRC := worker/vapi_msg.c worker/jscan.c worker/route.c worker/calls_row.c worker/sink.c worker/consumer.c \
 	worker/maint.c worker/wmetrics.c worker/ops.c worker/dlq.c worker/orgcache.c \
-	worker/migrate.c
+	worker/migrate.c worker/status.c worker/status_http.c
 WORKER_SRC := worker/main.c $(WORKER_LIB_SRC)
 UNIT_TESTS := test_vapi_msg test_route test_cfg test_auth test_orgcache test_httpreq test_jscan \
 	test_calls_row
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
 INGEST_OBJ := $(INGEST_SRC:%.c=$(BUILD)/%.o)
-WORKER_LIB_OBJ := $(WORKER_LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/migrations.o
+WORKER_LIB_OBJ := $(WORKER_LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/migrations.o \
+	$(BUILD)/status_page.o
 WORKER_OBJ := $(BUILD)/worker/main.o $(WORKER_LIB_OBJ)
 MIGRATIONS := $(sort $(wildcard deploy/sql/*.sql))
 
@@ -87,6 +88,16 @@ $(BUILD)/migrations.c: $(MIGRATIONS) scripts/embed-sql.sh
 # A migration is data and may exceed the 4095 characters C99 promises for one literal;
 # GCC and Clang take any length.
 $(BUILD)/migrations.o: $(BUILD)/migrations.c
+	@[ "$(V)" = 1 ] || echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS_ALL) -Wno-overlength-strings -c -o $@ $<
+
+# The status page is compiled into the worker too.
+$(BUILD)/status_page.c: worker/status_page.html scripts/embed-text.sh
+	@mkdir -p $(@D)
+	@[ "$(V)" = 1 ] || echo "  GEN     $@"
+	$(Q)sh scripts/embed-text.sh status_page_html worker/status_page.html > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/status_page.o: $(BUILD)/status_page.c
 	@[ "$(V)" = 1 ] || echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS_ALL) -Wno-overlength-strings -c -o $@ $<
 

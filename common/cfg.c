@@ -117,6 +117,9 @@ static const struct cfg_def cfg_defs[] = {
      "consumer name in the group (default: hostname-pid)"},
     {"WORKER_METRICS_LISTEN", CFG_LISTEN, CFG_WORKER, "", 0, 0, F(metrics_listen),
      "host:port for the worker's /metrics, /healthz and /readyz; empty turns it off"},
+    {"ADMIN_TOKEN", CFG_STR, CFG_WORKER, "", 0, 0, F(admin_token),
+     "when set, the status page and its /api require it (Authorization: Bearer, or the "
+     "page's login form); /metrics, /healthz and /readyz stay open"},
     {"WORKER_CLAIM_IDLE", CFG_DURATION, CFG_WORKER, "60s", 1000, 86400000LL, F(claim_idle_ms),
      "an entry pending this long at another consumer (one that died) is taken over"},
     {"WORKER_MAX_DELIVERIES", CFG_INT, CFG_WORKER, "5", 1, 1000, F(max_deliveries),

@@ -51,6 +51,7 @@ struct cfg {
 	long long block_ms;       /* WORKER_BLOCK_MS */
 	char *consumer;           /* WORKER_CONSUMER */
 	char *metrics_listen;     /* WORKER_METRICS_LISTEN, host:port or empty */
+	char *admin_token;        /* ADMIN_TOKEN, empty: the status page is open */
 	long long claim_idle_ms;  /* WORKER_CLAIM_IDLE, ms */
 	long long max_deliveries; /* WORKER_MAX_DELIVERIES */
 	long long reroute_ms;     /* WORKER_REROUTE_INTERVAL, ms, 0: off */

@@ -12,6 +12,12 @@
 #define STREAM_F_SOURCE "source"
 #define STREAM_F_ENC "enc"
 
+/* Keys beside the stream (each a printf format over the stream's name): the hash every ingest
+ * publishes its spool to, a field per instance with "entries bytes epoch_ms"; and the hash
+ * per hour (epoch ms / 3600000) the workers count filed messages in, a field per minute. */
+#define STREAM_INGEST_KEY_FMT "%s:ingest"
+#define STREAM_FILED_KEY_FMT "%s:filed:%lld"
+
 /* One entry read back from the stream. Pointers borrow from the reply it was parsed from. */
 struct stream_entry {
 	char id[48];            /* stream entry id, "1700000000000-0" */

@@ -10,8 +10,10 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* After a failed connect, callers go straight to the spool for this long instead of each
  * waiting for its own connect to fail; the re-drive thread closes the breaker as soon as
@@ -63,6 +65,8 @@ struct enqueuer {
 	int nwriters;
 	_Atomic int64_t breaker_until; /* monotonic ms; callers skip Redis before it */
 	_Atomic int spool_refused;     /* a request found the spool full; cleared as it drains */
+	char instance[300];            /* this ingest's field in STREAM_INGEST_KEY_FMT */
+	int64_t next_publish;          /* monotonic ms */
 	struct metric m[E_COUNT];
 };
 
@@ -296,6 +300,33 @@ static int ping(redisContext *c)
 	return ok;
 }
 
+/* Publishes the spool's size for the status page once a second (STREAM_INGEST_KEY_FMT),
+ * and drops the fields of instances not heard of for a day. */
+static void publish(struct enqueuer *q, redisContext *redis)
+{
+	int64_t now = util_now_ms();
+	long long bytes, entries = spool_entries(q->spool, &bytes);
+	char key[300], val[80];
+	redisReply *r;
+
+	if (util_mono_ms() < q->next_publish)
+		return;
+	q->next_publish = util_mono_ms() + 1000;
+	snprintf(key, sizeof(key), STREAM_INGEST_KEY_FMT, q->cfg->stream);
+	snprintf(val, sizeof(val), "%lld %lld %lld", entries, bytes, (long long)now);
+	freeReplyObject(redisCommand(redis, "HSET %s %s %s", key, q->instance, val));
+	if (now / 1000 % 60 != 0 || (r = redisCommand(redis, "HGETALL %s", key)) == NULL)
+		return;
+	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
+		long long e, b, at;
+
+		if (sscanf(r->element[i + 1]->str, "%lld %lld %lld", &e, &b, &at) == 3 &&
+		    now - at > 86400000LL)
+			freeReplyObject(redisCommand(redis, "HDEL %s %s", key, r->element[i]->str));
+	}
+	freeReplyObject(r);
+}
+
 /* One pass: reach Redis (closing the breaker), then move what the spool holds. */
 static void redrive_pass(struct enqueuer *q, redisContext **redis)
 {
@@ -320,7 +351,8 @@ static void redrive_pass(struct enqueuer *q, redisContext **redis)
 	}
 	atomic_store(&q->breaker_until, 0);
 	metric_set(&q->m[E_REDIS_UP], 1);
-	if (spool_entries(q->spool, NULL) == 0)
+	publish(q, *redis);
+	if (spool_entries(q->spool, NULL) == 0 || (*redis)->err)
 		return;
 	ctx.redis = *redis;
 	if (spool_drain(q->spool, redrive_batch, &ctx, &moved, err, sizeof(err)) != 0)
@@ -351,6 +383,18 @@ static void *redrive_main(void *arg)
 	return NULL;
 }
 
+/* host:port of the listener, with this machine's name for a wildcard address. */
+static void instance_name(const struct cfg *c, char *buf, size_t size)
+{
+	char host[256] = "";
+	const char *colon = strrchr(c->listen, ':');
+
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "ingest");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(buf, size, "%s%s", host, colon != NULL ? colon : "");
+}
+
 struct enqueuer *enqueuer_start(const struct cfg *c, char *err, size_t errlen)
 {
 	struct enqueuer *q = calloc(1, sizeof(*q));
@@ -362,6 +406,7 @@ struct enqueuer *enqueuer_start(const struct cfg *c, char *err, size_t errlen)
 	}
 	q->cfg = c;
 	memcpy(q->m, metric_defs, sizeof(q->m));
+	instance_name(c, q->instance, sizeof(q->instance));
 	pthread_mutex_init(&q->jobs_lock, NULL);
 	pthread_cond_init(&q->jobs_cv, NULL);
 	if (redisconn_parse_url(c->redis_url, &q->addr, why, sizeof(why)) != 0) {

@@ -275,9 +275,30 @@ static void append_dead(struct consumer *c, const struct sink_item *it, const ch
 	redisAppendCommandArgv(c->redis, n, argv, lens);
 }
 
-/* Dead letters and the XACK of the whole batch in one MULTI/EXEC, so that an entry is never
- * acked without its dead letter nor dead-lettered twice. Returns 0, or -1 when Redis failed
- * (the entries stay pending and are read again). */
+/* Counts the batch's filed messages in this minute's field of the hour's hash, which the
+ * status page draws (STREAM_FILED_KEY_FMT); the hash outlives the hour by two. Returns the
+ * number of commands appended. */
+static size_t append_filed(struct consumer *c, const struct sink_item *items, size_t n, int64_t now)
+{
+	char key[300], minute[8], filed[24];
+	long long k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		k += !items[i].dead && !items[i].unrouted && !items[i].skip;
+	if (k == 0)
+		return 0;
+	snprintf(key, sizeof(key), STREAM_FILED_KEY_FMT, c->cfg->stream,
+	         (long long)(now / 3600000));
+	snprintf(minute, sizeof(minute), "%d", (int)(now / 60000 % 60));
+	snprintf(filed, sizeof(filed), "%lld", k);
+	redisAppendCommand(c->redis, "HINCRBY %s %s %s", key, minute, filed);
+	redisAppendCommand(c->redis, "EXPIRE %s 10800", key);
+	return 2;
+}
+
+/* Dead letters, the XACK of the whole batch and the count of filed messages in one
+ * MULTI/EXEC, so that an entry is never acked without its dead letter nor dead-lettered
+ * twice. Returns 0, or -1 when Redis failed (the entries stay pending and are read again). */
 static int ack_batch(struct consumer *c, struct sink_item *items, size_t n)
 {
 	const char **argv = calloc(n + 3, sizeof(*argv));
@@ -303,6 +324,7 @@ static int ack_batch(struct consumer *c, struct sink_item *items, size_t n)
 	for (size_t i = 0; i < n; i++)
 		argv[3 + i] = items[i].entry.id;
 	redisAppendCommandArgv(c->redis, (int)(n + 3), argv, NULL);
+	replies += append_filed(c, items, n, util_now_ms());
 	redisAppendCommand(c->redis, "EXEC");
 	for (size_t i = 0; i < replies; i++) {
 		redisReply *r = NULL;

@@ -83,7 +83,7 @@ static int cmd_run(const struct cfg *c, int argc, char **argv)
 		         "(about %lld ms): a slow batch may be taken over by another worker",
 		         c->claim_idle_ms, c->block_ms + c->batch * 20 + 10000);
 	if (c->metrics_listen[0] != '\0' &&
-	    wmetrics_start(c->metrics_listen, err, sizeof(err)) != 0) {
+	    wmetrics_start(c, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		return 1;
 	}

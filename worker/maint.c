@@ -1,4 +1,4 @@
-/* Periodic duties: claim, trim, re-route, gauges. */
+/* Periodic duties: claim, trim, re-route. */
 #include "maint.h"
 
 #include "log.h"
@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Gauges (lag, pending, parked) are refreshed this often. */
-#define MAINT_GAUGES_MS 5000
 /* Parked messages are re-routed this many per transaction. */
 #define MAINT_REROUTE_PAGE 500
 
@@ -23,7 +21,6 @@ void maint_init(struct maint *m, struct consumer *c)
 	m->next_claim = now + 1000;
 	m->next_trim = now + c->cfg->trim_ms;
 	m->next_reroute = now + c->cfg->reroute_ms;
-	m->next_gauges = now;
 }
 
 /* Splits a stream id "ms-seq" into its numbers (0-0 when unreadable). */
@@ -203,23 +200,6 @@ int maint_reroute(struct consumer *c, long long *filed, long long *left)
 	return 0;
 }
 
-static void refresh_gauges(struct consumer *c)
-{
-	struct group_state g;
-	long long count, age;
-	char err[256];
-
-	if (maint_group_state(c, &g) == 0) {
-		metric_set(&wmetrics[WM_LAG], g.lag);
-		metric_set(&wmetrics[WM_PENDING], g.pending);
-	}
-	if (c->sink != NULL &&
-	    sink_parked_stats(c->sink, &count, &age, err, sizeof(err)) == SINK_OK) {
-		metric_set(&wmetrics[WM_PARKED_NOW], count);
-		metric_set(&wmetrics[WM_PARKED_AGE], age);
-	}
-}
-
 void maint_tick(struct maint *m)
 {
 	int64_t now = util_mono_ms();
@@ -237,10 +217,6 @@ void maint_tick(struct maint *m)
 	if (m->c->cfg->reroute_ms > 0 && now >= m->next_reroute) {
 		m->next_reroute = now + m->c->cfg->reroute_ms;
 		(void)maint_reroute(m->c, &a, &b);
-	}
-	if (m->c->redis != NULL && now >= m->next_gauges) {
-		m->next_gauges = now + MAINT_GAUGES_MS;
-		refresh_gauges(m->c);
 	}
 }
 

@@ -6,11 +6,12 @@
 #include <stdint.h>
 
 /* Periodic duties of a running worker: taking over entries of dead consumers, trimming the
- * stream to the retention window, re-routing parked messages, refreshing gauges. */
+ * stream to the retention window, re-routing parked messages. (The gauges are read when
+ * scraped: status.h.) */
 
 struct maint {
 	struct consumer *c;
-	int64_t next_claim, next_trim, next_reroute, next_gauges; /* monotonic ms */
+	int64_t next_claim, next_trim, next_reroute; /* monotonic ms */
 };
 
 /* The consumer group as XINFO GROUPS shows it. */

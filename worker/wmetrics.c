@@ -1,6 +1,9 @@
 /* Worker metrics and their HTTP listener (civetweb, two threads). */
 #include "wmetrics.h"
 
+#include "status.h"
+#include "status_http.h"
+
 #include <civetweb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +43,20 @@ struct metric_hist wbatch_hist = {
     "switchboard_worker_batch_seconds", "Time to write, commit and acknowledge one batch", {0}, 0};
 
 static struct mg_context *listener;
+static struct status *snapshot; /* what the page and the gauges read */
+
+/* The group and parked gauges, read from Redis and PostgreSQL now (cached a second), not
+ * left by the batch loop: they keep moving while the worker waits for PostgreSQL. */
+static void refresh_gauges(void)
+{
+	struct status_gauges g;
+
+	status_gauges(snapshot, &g);
+	metric_set(&wmetrics[WM_LAG], g.lag);
+	metric_set(&wmetrics[WM_PENDING], g.pending);
+	metric_set(&wmetrics[WM_PARKED_NOW], g.unrouted);
+	metric_set(&wmetrics[WM_PARKED_AGE], g.unrouted_age_s);
+}
 
 static int on_metrics(struct mg_connection *conn, void *cbdata)
 {
@@ -52,6 +69,7 @@ static int on_metrics(struct mg_connection *conn, void *cbdata)
 		mg_send_http_error(conn, 500, "out of memory");
 		return 500;
 	}
+	refresh_gauges();
 	metrics_write(fp, wmetrics, WM_COUNT, &wbatch_hist);
 	fclose(fp);
 	mg_send_http_ok(conn, "text/plain; version=0.0.4", (long long)len);
@@ -75,9 +93,10 @@ static int on_health(struct mg_connection *conn, void *cbdata)
 	return status;
 }
 
-int wmetrics_start(const char *listen, char *err, size_t errlen)
+int wmetrics_start(const struct cfg *cfg, char *err, size_t errlen)
 {
-	const char *opts[] = {"listening_ports", listen, "num_threads", "2", NULL};
+	const char *listen = cfg->metrics_listen;
+	const char *opts[] = {"listening_ports", listen, "num_threads", "4", NULL};
 	struct mg_callbacks cb;
 	struct mg_init_data init = {&cb, NULL, opts};
 	unsigned code = 0;
@@ -85,16 +104,24 @@ int wmetrics_start(const char *listen, char *err, size_t errlen)
 	struct mg_error_data ed = {&code, why, sizeof(why)};
 
 	memset(&cb, 0, sizeof(cb));
+	snapshot = status_new(cfg);
+	if (snapshot == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	mg_init_library(0);
 	listener = mg_start2(&init, &ed);
 	if (listener == NULL) {
 		snprintf(err, errlen, "WORKER_METRICS_LISTEN %s: %s", listen, why);
 		mg_exit_library();
+		status_free(snapshot);
+		snapshot = NULL;
 		return -1;
 	}
 	mg_set_request_handler(listener, "/metrics$", on_metrics, NULL);
 	mg_set_request_handler(listener, "/healthz$", on_health, NULL);
 	mg_set_request_handler(listener, "/readyz$", on_health, listener);
+	status_http_register(listener, snapshot, cfg->admin_token);
 	return 0;
 }
 
@@ -105,4 +132,6 @@ void wmetrics_stop(void)
 	mg_stop(listener);
 	mg_exit_library();
 	listener = NULL;
+	status_free(snapshot);
+	snapshot = NULL;
 }

@@ -1,6 +1,7 @@
 #ifndef SB_WMETRICS_H
 #define SB_WMETRICS_H
 
+#include "cfg.h"
 #include "metrics.h"
 
 /* The worker's metrics, and the small HTTP listener that serves them. */
@@ -26,9 +27,10 @@ enum wmetric {
 extern struct metric wmetrics[WM_COUNT];
 extern struct metric_hist wbatch_hist; /* time to write and acknowledge one batch */
 
-/* Serves /metrics, /healthz and /readyz (ready while both connections are up) on listen
- * (host:port). Returns 0, or -1 with the reason in err. */
-int wmetrics_start(const char *listen, char *err, size_t errlen)
+/* Serves /metrics, /healthz and /readyz (ready while both connections are up), and the status
+ * page with its API (status_http.h), on cfg's WORKER_METRICS_LISTEN (host:port). cfg is
+ * borrowed until wmetrics_stop(). Returns 0, or -1 with the reason in err. */
+int wmetrics_start(const struct cfg *cfg, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
 /* Stops the listener if one runs. */
