@@ -22,6 +22,9 @@ ALTER TABLE calls
     ADD COLUMN IF NOT EXISTS merge_stamps bigint[];
 
 ALTER TABLE call_events ADD COLUMN IF NOT EXISTS request_id text;
+-- The status page finds a call by the request id its sender got back.
+CREATE INDEX IF NOT EXISTS call_events_request_id ON call_events (request_id)
+    WHERE request_id IS NOT NULL;
 
 -- A report's timestamp in epoch ms, as the worker reads it (a number, or an ISO-8601
 -- string); 0 when it has none that reads.
