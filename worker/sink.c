@@ -330,6 +330,7 @@ struct item_facts {
 	PGresult *res;        /* the look-up's result, when one was sent */
 	struct route_facts f; /* borrowed from res, or copied from the cache */
 	int cached;           /* f came from the cache (its strings are owned) */
+	int sent;             /* its look-up was sent: a result is due */
 };
 
 /* Pipeline bookkeeping: the first failure wins; later results are only drained. */
@@ -344,9 +345,13 @@ struct pipe {
  * that command failed or was skipped after an earlier failure. */
 static PGresult *take(struct pipe *p)
 {
-	PGresult *r = PQgetResult(p->s->conn), *end;
-	ExecStatusType t = PQresultStatus(r);
+	PGresult *r, *end;
+	ExecStatusType t;
 
+	if (p->s->pending == 0)
+		return NULL; /* nothing was sent that has not been read */
+	r = PQgetResult(p->s->conn);
+	t = PQresultStatus(r);
 	p->s->pending--;
 	if (r == NULL) {
 		if (p->rc == SINK_OK) {
@@ -367,22 +372,24 @@ static PGresult *take(struct pipe *p)
 	return NULL;
 }
 
-/* Marks the end of what was sent and reads every result up to it (keeping the look-ups of
- * live items in facts when facts is not NULL). */
-static void sync_and_read(struct pipe *p, struct sink_item **items, size_t n,
-                          struct item_facts *facts)
+/* Marks the end of what was sent and reads every result up to it (keeping the look-ups
+ * that were sent in facts when facts is not NULL). Only what was sent is read: a send that
+ * failed midway leaves the rest unsent. */
+static void sync_and_read(struct pipe *p, size_t n, struct item_facts *facts)
 {
 	PGresult *r;
 
-	if (!PQpipelineSync(p->s->conn) && p->rc == SINK_OK) {
-		pg_err(p->err, p->errlen, "pipeline sync", PQerrorMessage(p->s->conn));
-		p->rc = SINK_CONN;
-		return;
+	if (!PQpipelineSync(p->s->conn)) {
+		if (p->rc == SINK_OK) {
+			pg_err(p->err, p->errlen, "pipeline sync", PQerrorMessage(p->s->conn));
+			p->rc = SINK_CONN;
+		}
+		return; /* the connection is gone: there is nothing to read */
 	}
 	if (facts != NULL) {
 		PQclear(take(p)); /* BEGIN */
 		for (size_t i = 0; i < n; i++)
-			if (!items[i]->dead && !items[i]->skip && !facts[i].cached)
+			if (facts[i].sent)
 				facts[i].res = take(p);
 	}
 	while (p->s->pending > 0)
@@ -424,10 +431,12 @@ static void look_up_all(struct pipe *p, struct sink_item **items, size_t n,
 			continue;
 		facts[i].cached = orgcache_get(s->cache, m->phone_number_id, m->meta_org_id,
 		                               m->assistant_id, now, &facts[i].f);
-		if (!facts[i].cached)
+		if (!facts[i].cached) {
 			p->rc = look_up(s, m, NULL, p->err, p->errlen);
+			facts[i].sent = p->rc == SINK_OK;
+		}
 	}
-	sync_and_read(p, items, n, facts);
+	sync_and_read(p, n, facts);
 	for (size_t i = 0; p->rc == SINK_OK && i < n; i++) {
 		const struct vapi_msg *m = &items[i]->msg;
 
@@ -459,7 +468,7 @@ static void write_piped(struct pipe *p, struct sink_item **items, size_t n,
 	if (p->rc == SINK_OK)
 		p->rc = send_sql(s, "COMMIT", p->err, p->errlen);
 	if (s->pending > 0)
-		sync_and_read(p, items, n, NULL);
+		sync_and_read(p, n, NULL);
 }
 
 enum sink_status sink_write(struct sink *s, struct sink_item **items, size_t n, char *err,

@@ -82,3 +82,34 @@ def test_group_recreated_when_redis_loses_it(stack):
     wait_until(lambda: query(stack.pg, "SELECT status FROM calls") == [("ringing",)], 30,
                "the worker to re-create the group and process the new entry")
     assert "vanished" in w.output()
+
+
+def test_a_backend_gone_before_a_large_batch_does_not_hang_the_worker(stack):
+    """The worker's PostgreSQL backend is terminated while idle; then one batch arrives
+    whose routing look-ups are too many for libpq's send buffer, so a send fails midway. The
+    worker must notice, reconnect and file every message (it once read a result for every
+    look-up, sent or not, and counted its pending results below zero)."""
+    n = 1500
+    seed(stack.pg, ["org_a"], assistants=[("asst_%04d" % i, "org_a") for i in range(n)])
+    r = stack.redis.client()
+    r.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+    w = stack.start_worker("w1", WORKER_BATCH=n, WORKER_BLOCK_MS=1000)
+    r.xadd(STREAM, {"body": msg("queued", 1), "received_at": "1", "source": "http"})
+    stack.wait_drained(30)
+    killed = query(stack.pg, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                   " WHERE datname = 'switchboard' AND pid <> pg_backend_pid()"
+                   " AND application_name <> 'psql' AND backend_type = 'client backend'")
+    assert killed and all(k[0] for k in killed)
+    # All at once (one MULTI), so that the worker's next read takes them as one batch; each
+    # names an assistant of its own, so no look-up is answered from the cache.
+    p = r.pipeline(transaction=True)
+    for i in range(n):
+        call = {"id": "big-%04d" % i, "type": "webCall", "assistantId": "asst_%04d" % i}
+        p.xadd(STREAM, {"body": body({"type": "status-update", "status": "queued",
+                                      "call": call, "timestamp": 5}),
+                        "received_at": "5", "source": "http"})
+    p.execute()
+    stack.wait_drained(60)
+    assert w.alive()
+    assert query(stack.pg, "SELECT count(*) FROM calls WHERE vapi_call_id LIKE %s",
+                 ("big-%",)) == [(n,)]
