@@ -11,6 +11,7 @@
  * any error. Every row gets a new vapi_call_id (ID_PREFIX-n), as a burst of new calls does.
  * Parameters go as text, so the server parses the JSON exactly as it does for the worker. */
 #include "calls_row.h"
+#include "util.h"
 #include "vapi_msg.h"
 
 #include <jansson.h>
@@ -76,18 +77,6 @@ static char *read_file(const char *path)
 	return buf;
 }
 
-/* Epoch ms as timestamptz text. */
-static void iso_of(long long ms, char *buf, size_t size)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	char day[32];
-
-	gmtime_r(&t, &tm);
-	strftime(day, sizeof(day), "%Y-%m-%d %H:%M:%S", &tm);
-	snprintf(buf, size, "%s.%03lld+00", day, ms % 1000);
-}
-
 /* Fills r from the body exactly as the worker does for an end-of-call report filed by
  * metadata (the body stays alive: r borrows from it for the whole run). */
 static void row_from_body(struct row *r, const char *body)
@@ -103,8 +92,8 @@ static void row_from_body(struct row *r, const char *body)
 	calls_row_fill(&r->r, &r->m, ORG, "metadata", body);
 	r->report_json =
 	    json_dumps(json_object_get(doc, "message"), JSON_COMPACT | JSON_PRESERVE_ORDER);
-	iso_of(r->m.started_ms, r->started, sizeof(r->started));
-	iso_of(r->m.ended_ms, r->ended, sizeof(r->ended));
+	util_iso_ms(r->m.started_ms, r->started, sizeof(r->started));
+	util_iso_ms(r->m.ended_ms, r->ended, sizeof(r->ended));
 	json_decref(doc);
 }
 
