@@ -43,6 +43,11 @@ struct cfg_def {
 static const struct cfg_def cfg_defs[] = {
     {"REDIS_URL", CFG_REDIS_URL, BOTH, "redis://127.0.0.1:6379/0", 0, 0, F(redis_url),
      "Redis holding the stream: redis://[[user]:password@]host[:port][/db] or unix:///path"},
+    {"REDIS_SENTINELS", CFG_STR, BOTH, "", 0, 0, F(redis_sentinels),
+     "host:port,... of Redis Sentinels: the master named REDIS_SENTINEL_MASTER is asked of them "
+     "(REDIS_URL then gives only the password and database)"},
+    {"REDIS_SENTINEL_MASTER", CFG_STR, BOTH, "", 0, 0, F(redis_sentinel_master),
+     "the name the sentinels know the master by (with REDIS_SENTINELS)"},
     {"REDIS_TIMEOUT_MS", CFG_INT, BOTH, "2000", 50, 60000, F(redis_timeout_ms),
      "connect and command timeout for Redis, milliseconds"},
     {"SWITCHBOARD_STREAM", CFG_NAME, BOTH, "switchboard:webhooks", 0, 0, F(stream),
@@ -76,6 +81,9 @@ static const struct cfg_def cfg_defs[] = {
     {"INGEST_WAIT_AOF", CFG_BOOL, CFG_INGEST, "false", 0, 0, F(wait_aof),
      "answer 200 only once Redis has fsynced the entry to its append-only file (WAITAOF, "
      "Redis 7.2+; an older Redis logs an error and is used without it)"},
+    {"INGEST_WAIT_REPLICAS", CFG_INT, CFG_INGEST, "0", 0, 16, F(wait_replicas),
+     "answer 200 only once WAIT says this many replicas hold the entry (with Sentinel: an "
+     "acknowledged webhook then survives losing the master); otherwise it is spooled"},
     {"WEBHOOK_SECRET", CFG_STR, CFG_INGEST, NULL, 0, 0, F(secret),
      "shared secret Vapi sends in WEBHOOK_SECRET_HEADER (one of the three credentials, "
      "or INGEST_AUTH_DISABLED=true, is required)"},
@@ -354,9 +362,27 @@ static bool set(const char *s)
 	return s != NULL && *s != '\0';
 }
 
+int cfg_redis_addr(const struct cfg *c, struct redis_addr *a, char *err, size_t errlen)
+{
+	char why[256];
+
+	if (redisconn_parse_url(c->redis_url, a, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "REDIS_URL: %s", why);
+		return -1;
+	}
+	if (redisconn_set_sentinels(a, c->redis_sentinels, c->redis_sentinel_master, err, errlen) !=
+	    0)
+		return -1;
+	return 0;
+}
+
 static int finish(struct cfg *c, unsigned user, struct cfg_error *err)
 {
 	char host[200], name[256];
+	struct redis_addr ra;
+
+	if (cfg_redis_addr(c, &ra, err->errstr, sizeof(err->errstr)) != 0)
+		return -1;
 
 	if ((user & CFG_INGEST) && !c->auth_disabled && !set(c->secret) && !set(c->secret_prev) &&
 	    !set(c->bearer) && !set(c->bearer_prev) && !set(c->hmac) && !set(c->hmac_prev)) {

@@ -1,6 +1,8 @@
 #ifndef SB_CFG_H
 #define SB_CFG_H
 
+#include "redisconn.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -13,14 +15,17 @@
 
 struct cfg {
 	/* shared */
-	char *redis_url;            /* REDIS_URL */
-	char *stream;               /* SWITCHBOARD_STREAM */
-	char *group;                /* SWITCHBOARD_GROUP */
-	char *dead_stream;          /* SWITCHBOARD_DEAD_STREAM */
-	int log_level;              /* LOG_LEVEL, an enum log_level */
-	long long redis_timeout_ms; /* REDIS_TIMEOUT_MS */
+	char *redis_url;             /* REDIS_URL */
+	char *redis_sentinels;       /* REDIS_SENTINELS, "host:port,..." or empty */
+	char *redis_sentinel_master; /* REDIS_SENTINEL_MASTER */
+	char *stream;                /* SWITCHBOARD_STREAM */
+	char *group;                 /* SWITCHBOARD_GROUP */
+	char *dead_stream;           /* SWITCHBOARD_DEAD_STREAM */
+	int log_level;               /* LOG_LEVEL, an enum log_level */
+	long long redis_timeout_ms;  /* REDIS_TIMEOUT_MS */
 	/* ingest */
 	char *listen;                 /* INGEST_LISTEN, host:port */
+	long long wait_replicas;      /* INGEST_WAIT_REPLICAS, 0: off */
 	long long threads;            /* INGEST_THREADS */
 	long long max_body;           /* INGEST_MAX_BODY, bytes */
 	char *secret;                 /* WEBHOOK_SECRET */
@@ -69,6 +74,11 @@ struct cfg_error {
  * then flags in argv[1..] up to the first argument that is not a flag, whose index is
  * stored in *argi. Returns 0, or -1 with err naming the variable and what it accepts.
  * Strings in c are owned by c: release with cfg_free(). */
+/* Where Redis is for c: REDIS_URL, and the sentinels to ask when REDIS_SENTINELS is set.
+ * Returns 0, or -1 with a reason naming the setting in err. */
+int cfg_redis_addr(const struct cfg *c, struct redis_addr *a, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
 int cfg_load(struct cfg *c, unsigned user, int argc, char **argv, int *argi, struct cfg_error *err)
     __attribute__((warn_unused_result));
 

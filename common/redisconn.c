@@ -180,7 +180,127 @@ static int expect_ok(redisContext *c, int argc, const char **argv, char *err, si
 	return 0;
 }
 
+int redisconn_set_sentinels(struct redis_addr *a, const char *list, const char *master, char *err,
+                            size_t errlen)
+{
+	const char *p = list != NULL ? list : "";
+
+	a->sentinels[0] = a->master[0] = '\0';
+	if (*p == '\0')
+		return 0;
+	if (strlen(p) >= sizeof(a->sentinels)) {
+		snprintf(err, errlen, "REDIS_SENTINELS is too long");
+		return -1;
+	}
+	for (;;) {
+		size_t n = strcspn(p, ",");
+		struct redis_addr one = {.port = 0};
+
+		if (n == 0 || parse_hostport(p, n, &one) != 0 || one.port == 0 ||
+		    one.host[0] == '\0') {
+			snprintf(err, errlen, "REDIS_SENTINELS: expected host:port,host:port,...");
+			return -1;
+		}
+		if (p[n] == '\0')
+			break;
+		p += n + 1;
+	}
+	if (master == NULL || *master == '\0' || strlen(master) >= sizeof(a->master)) {
+		snprintf(err, errlen,
+		         "REDIS_SENTINEL_MASTER must name the master the sentinels watch");
+		return -1;
+	}
+	snprintf(a->sentinels, sizeof(a->sentinels), "%s", list);
+	snprintf(a->master, sizeof(a->master), "%s", master);
+	return 0;
+}
+
+static redisContext *open_at(const struct redis_addr *a, const char *host, int port, int timeout_ms,
+                             char *err, size_t errlen);
+
+/* Whether c's server says it is a master. */
+static int is_master(redisContext *c)
+{
+	const char *argv[] = {"ROLE"};
+	redisReply *r = redisconn_cmdv(c, 1, argv);
+	int yes = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+	          r->element[0]->type == REDIS_REPLY_STRING &&
+	          strcmp(r->element[0]->str, "master") == 0;
+
+	freeReplyObject(r);
+	return yes;
+}
+
+/* Asks one sentinel for the master's address. Returns 0 with host and *port, or -1. */
+static int ask_sentinel(const struct redis_addr *a, const char *host, int sport, int timeout_ms,
+                        char *mhost, size_t size, int *mport, char *err, size_t errlen)
+{
+	struct redis_addr plain = {.port = sport};
+	const char *argv[] = {"SENTINEL", "get-master-addr-by-name", a->master};
+	redisContext *s = open_at(&plain, host, sport, timeout_ms, err, errlen);
+	redisReply *r = s ? redisconn_cmdv(s, 3, argv) : NULL;
+	int rc = -1;
+
+	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[0]->type == REDIS_REPLY_STRING &&
+	    r->element[1]->type == REDIS_REPLY_STRING) {
+		snprintf(mhost, size, "%s", r->element[0]->str);
+		*mport = (int)strtol(r->element[1]->str, NULL, 10);
+		rc = 0;
+	} else if (s != NULL) {
+		snprintf(err, errlen, "sentinel %.200s:%d does not know a master named %.120s",
+		         host, sport, a->master);
+	}
+	freeReplyObject(r);
+	redisFree(s);
+	return rc;
+}
+
+/* The master the sentinels name, connected; the first sentinel that names a server that
+ * says it is a master wins. */
+static redisContext *open_by_sentinels(const struct redis_addr *a, int timeout_ms, char *err,
+                                       size_t errlen)
+{
+	const char *p = a->sentinels;
+	char why[640] = "no sentinel answered";
+
+	for (;;) {
+		size_t n = strcspn(p, ",");
+		struct redis_addr one = {.port = 0};
+		char mhost[256];
+		int mport = 0;
+		redisContext *c;
+
+		if (parse_hostport(p, n, &one) == 0 &&
+		    ask_sentinel(a, one.host, one.port, timeout_ms, mhost, sizeof(mhost), &mport,
+		                 why, sizeof(why)) == 0) {
+			c = open_at(a, mhost, mport, timeout_ms, why, sizeof(why));
+			if (c != NULL && is_master(c))
+				return c;
+			if (c != NULL)
+				snprintf(why, sizeof(why),
+				         "%.200s:%d, named by sentinel %.200s:%d, is not a master",
+				         mhost, mport, one.host, one.port);
+			redisFree(c);
+		}
+		if (p[n] == '\0')
+			break;
+		p += n + 1;
+	}
+	snprintf(err, errlen, "REDIS_SENTINELS (master %.120s): %.400s", a->master, why);
+	return NULL;
+}
+
 redisContext *redisconn_open(const struct redis_addr *a, int timeout_ms, char *err, size_t errlen)
+{
+	if (a->sentinels[0] != '\0')
+		return open_by_sentinels(a, timeout_ms, err, errlen);
+	return open_at(a, a->host, a->port, timeout_ms, err, errlen);
+}
+
+/* Connects to host:port (or a's unix socket when a has one), with a's credentials and db. */
+static redisContext *open_at(const struct redis_addr *a, const char *host, int port, int timeout_ms,
+                             char *err, size_t errlen)
 {
 	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
 	redisContext *c;
@@ -189,13 +309,13 @@ redisContext *redisconn_open(const struct redis_addr *a, int timeout_ms, char *e
 	if (a->path[0] != '\0')
 		c = redisConnectUnixWithTimeout(a->path, tv);
 	else
-		c = redisConnectWithTimeout(a->host, a->port, tv);
+		c = redisConnectWithTimeout(host, port, tv);
 	if (c == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	if (c->err) {
-		snprintf(err, errlen, "connect %s:%d: %s", a->path[0] ? a->path : a->host, a->port,
+		snprintf(err, errlen, "connect %s:%d: %s", a->path[0] ? a->path : host, port,
 		         c->errstr);
 		goto fail;
 	}
@@ -264,4 +384,25 @@ int redisconn_waitaof_synced(const redisReply *r)
 {
 	return r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
 	       r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer >= 1;
+}
+
+int redisconn_demoted(const redisReply *r)
+{
+	return r != NULL && r->type == REDIS_REPLY_ERROR &&
+	       (strncmp(r->str, "READONLY", 8) == 0 || strncmp(r->str, "MASTERDOWN", 10) == 0);
+}
+
+void redisconn_append_wait(redisContext *c, int replicas, int timeout_ms)
+{
+	char n[16], timeout[24];
+	const char *argv[] = {"WAIT", n, timeout};
+
+	snprintf(n, sizeof(n), "%d", replicas);
+	snprintf(timeout, sizeof(timeout), "%d", timeout_ms);
+	redisAppendCommandArgv(c, 3, argv, NULL);
+}
+
+int redisconn_wait_reached(const redisReply *r, int replicas)
+{
+	return r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer >= replicas;
 }

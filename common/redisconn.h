@@ -9,20 +9,31 @@
  * rediss:// (TLS) is refused: hiredis 0.14, the version Debian 12 ships, has no TLS API;
  * put a TLS tunnel (stunnel, spiped) in front of a remote Redis instead. */
 struct redis_addr {
-	char host[256];     /* host name or address; empty for a unix socket */
-	int port;           /* TCP port */
-	char path[256];     /* unix socket path, or empty */
-	char user[128];     /* ACL user, or empty */
-	char password[256]; /* password, or empty */
-	int db;             /* database number */
+	char host[256];      /* host name or address; empty for a unix socket */
+	int port;            /* TCP port */
+	char path[256];      /* unix socket path, or empty */
+	char user[128];      /* ACL user, or empty */
+	char password[256];  /* password, or empty */
+	int db;              /* database number */
+	char sentinels[512]; /* REDIS_SENTINELS "host:port,...": the master is asked of them */
+	char master[128];    /* REDIS_SENTINEL_MASTER, the name the sentinels know it by */
 };
 
 /* Parses url into *a. Returns 0, or -1 with a reason in err. */
 int redisconn_parse_url(const char *url, struct redis_addr *a, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
+/* Makes a use Sentinel: list is "host:port,..." (empty: not), master the name the sentinels
+ * monitor. The URL's password and database still apply to the master. Returns 0, or -1 with
+ * a reason in err. */
+int redisconn_set_sentinels(struct redis_addr *a, const char *list, const char *master, char *err,
+                            size_t errlen) __attribute__((warn_unused_result));
+
 /* Connects, authenticates and selects the database, with timeout_ms for connect and each
- * command. Returns a new context (free with redisFree()) or NULL with a reason in err. */
+ * command. With sentinels, the master is asked of them (the first that answers) on every
+ * call, and the server found must say it is a master (ROLE): so a caller that reconnects
+ * after a lost connection follows a failover. Returns a new context (free with redisFree())
+ * or NULL with a reason in err. */
 redisContext *redisconn_open(const struct redis_addr *a, int timeout_ms, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
@@ -33,6 +44,17 @@ redisReply *redisconn_cmd(redisContext *c, int argc, const char **argv, const si
 
 /* Same as redisconn_cmd() for NUL-terminated arguments. */
 redisReply *redisconn_cmdv(redisContext *c, int argc, const char **argv);
+
+/* Whether r is an error that means this server is no longer the master (READONLY after a
+ * failover demoted it, MASTERDOWN): the caller must drop the connection and open a new one. */
+int redisconn_demoted(const redisReply *r);
+
+/* Appends WAIT replicas timeout_ms (pipelining): its reply says how many replicas have every
+ * write sent before it on this connection. */
+void redisconn_append_wait(redisContext *c, int replicas, int timeout_ms);
+
+/* Whether r, the reply to a WAIT, counts at least replicas replicas. */
+int redisconn_wait_reached(const redisReply *r, int replicas);
 
 /* Whether this Redis knows WAITAOF (Redis 7.2 and later, Valkey). */
 int redisconn_has_waitaof(redisContext *c);

@@ -214,46 +214,68 @@ struct redrive_ctx {
 	struct enqueuer *q;
 	redisContext *redis;
 	struct stream_zbuf z;
+	int demoted; /* a reply said this server is no longer the master */
 };
 
-/* Reads the replies to n pipelined XADDs (and a WAITAOF after them when wait_aof): how many,
- * from the first, Redis holds (on disk, with WAITAOF). */
-static int redrive_replies(redisContext *c, const char *stream, int n, int wait_aof)
+/* Reads the reply to a wait sent after a batch (WAITAOF, or WAIT for replicas when
+ * replicas > 0): whether it confirms the batch. */
+static int redrive_wait_ok(redisContext *c, int replicas)
 {
-	int ok = 0;
+	redisReply *r;
+	int ok;
+
+	if (redisGetReply(c, (void **)&r) != REDIS_OK) {
+		log_warn("spool re-drive stopped: %s", c->errstr);
+		return 0;
+	}
+	ok = replicas > 0 ? redisconn_wait_reached(r, replicas) : redisconn_waitaof_synced(r);
+	if (!ok)
+		log_warn("spool re-drive stopped: %s: %s; the batch stays in the spool",
+		         replicas > 0 ? "WAIT" : "WAITAOF",
+		         r->type == REDIS_REPLY_ERROR ? r->str
+		         : replicas > 0               ? "too few replicas in time"
+		                                      : "not on disk in time");
+	freeReplyObject(r);
+	return ok;
+}
+
+/* Reads the replies to n pipelined XADDs (and the waits after them): how many, from the
+ * first, Redis holds (on disk with WAITAOF, on the replicas with INGEST_WAIT_REPLICAS). A
+ * reply saying this server is no longer the master marks the context failed, so the next
+ * pass connects anew (through the sentinels). */
+static int redrive_replies(struct redrive_ctx *rc, int n)
+{
+	redisContext *c = rc->redis;
+	int ok = 0, waits = rc->q->redrive_wait_aof || rc->q->cfg->wait_replicas > 0;
 	redisReply *r;
 
 	for (int i = 0; i < n; i++) {
 		if (redisGetReply(c, (void **)&r) != REDIS_OK) {
 			log_warn("spool re-drive stopped: %s", c->errstr);
-			return wait_aof ? 0 : ok;
+			return waits ? 0 : ok;
 		}
 		if (ok == i && r->type == REDIS_REPLY_STRING)
 			ok++;
 		else if (ok == i)
-			log_warn("spool re-drive stopped: XADD %s: %s", stream,
+			log_warn("spool re-drive stopped: XADD %s: %s", rc->q->cfg->stream,
 			         r->type == REDIS_REPLY_ERROR ? r->str : "odd reply");
+		if (redisconn_demoted(r))
+			rc->demoted = 1;
 		freeReplyObject(r);
 	}
-	if (!wait_aof)
-		return ok;
-	if (redisGetReply(c, (void **)&r) != REDIS_OK) {
-		log_warn("spool re-drive stopped: %s", c->errstr);
-		return 0;
-	}
-	if (!redisconn_waitaof_synced(r)) {
-		log_warn("spool re-drive stopped: WAITAOF: %s; the batch stays in the spool",
-		         r->type == REDIS_REPLY_ERROR ? r->str : "not on disk in time");
+	if (rc->q->redrive_wait_aof && !redrive_wait_ok(c, 0))
 		ok = 0;
-	}
-	freeReplyObject(r);
+	if (rc->q->cfg->wait_replicas > 0 && !redrive_wait_ok(c, (int)rc->q->cfg->wait_replicas))
+		ok = 0;
 	return ok;
 }
 
-/* Sends recs[0..n) as pipelined XADDs in one write (with WAITAOF after them when in force)
+/* Sends recs[0..n) as pipelined XADDs in one write (with the waits after them when in force)
  * and returns how many, from the first, Redis holds. */
 static int redrive_send(struct redrive_ctx *rc, const struct spool_rec *recs, int n)
 {
+	int timeout = (int)rc->q->cfg->redis_timeout_ms;
+
 	for (int i = 0; i < n; i++) {
 		struct stream_new e = {recs[i].body,       recs[i].body_len, recs[i].received_at,
 		                       recs[i].request_id, "spool",          NULL};
@@ -262,8 +284,10 @@ static int redrive_send(struct redrive_ctx *rc, const struct spool_rec *recs, in
 		stream_xadd_append(rc->redis, rc->q->cfg->stream, &e);
 	}
 	if (rc->q->redrive_wait_aof)
-		redisconn_append_waitaof(rc->redis, (int)rc->q->cfg->redis_timeout_ms);
-	return redrive_replies(rc->redis, rc->q->cfg->stream, n, rc->q->redrive_wait_aof);
+		redisconn_append_waitaof(rc->redis, timeout);
+	if (rc->q->cfg->wait_replicas > 0)
+		redisconn_append_wait(rc->redis, (int)rc->q->cfg->wait_replicas, timeout);
+	return redrive_replies(rc, n);
 }
 
 /* One batch of spooled records, pipelined (and with WAITAOF, one fsync wait after them), so
@@ -330,7 +354,7 @@ static void publish(struct enqueuer *q, redisContext *redis)
 /* One pass: reach Redis (closing the breaker), then move what the spool holds. */
 static void redrive_pass(struct enqueuer *q, redisContext **redis)
 {
-	struct redrive_ctx ctx = {q, NULL, {NULL, 0}};
+	struct redrive_ctx ctx = {q, NULL, {NULL, 0}, 0};
 	long long moved;
 	char err[256];
 
@@ -364,7 +388,7 @@ static void redrive_pass(struct enqueuer *q, redisContext **redis)
 		log_info("re-drove %lld spooled entries into %s; %lld left", moved, q->cfg->stream,
 		         spool_entries(q->spool, NULL));
 	}
-	if ((*redis)->err) {
+	if ((*redis)->err || ctx.demoted) {
 		redisFree(*redis);
 		*redis = NULL;
 	}
@@ -409,8 +433,8 @@ struct enqueuer *enqueuer_start(const struct cfg *c, char *err, size_t errlen)
 	instance_name(c, q->instance, sizeof(q->instance));
 	pthread_mutex_init(&q->jobs_lock, NULL);
 	pthread_cond_init(&q->jobs_cv, NULL);
-	if (redisconn_parse_url(c->redis_url, &q->addr, why, sizeof(why)) != 0) {
-		snprintf(err, errlen, "REDIS_URL: %s", why);
+	if (cfg_redis_addr(c, &q->addr, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "%s", why);
 		goto fail;
 	}
 	q->spool = spool_open(c->spool_dir, c->spool_max, why, sizeof(why));

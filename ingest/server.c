@@ -901,7 +901,8 @@ static int loop_init(struct ingest *in, struct loop *lp, int index, char *err, s
 	lp->ep = epoll_create1(EPOLL_CLOEXEC);
 	lp->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	pthread_mutex_init(&lp->lock, NULL);
-	lp->xp = xpipe_new(in->cfg->stream, in->cfg->wait_aof, (int)in->cfg->redis_timeout_ms);
+	lp->xp = xpipe_new(in->cfg->stream, in->cfg->wait_aof, (int)in->cfg->wait_replicas,
+	                   (int)in->cfg->redis_timeout_ms);
 	if (lp->ep < 0 || lp->evfd < 0 || lp->xp == NULL ||
 	    epoll_ctl(lp->ep, EPOLL_CTL_ADD, lp->evfd, &ev) != 0) {
 		snprintf(err, errlen, "cannot set up event loop %d: %s", index, strerror(errno));

@@ -11,15 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { SLOT_XADD, SLOT_WAITAOF };
+enum { SLOT_XADD, SLOT_WAITAOF, SLOT_WAIT };
 
 /* One command sent and waiting for its reply (or, for an XADD under WAITAOF, for the
  * fsync that covers it). */
 struct slot {
 	void *tag;
 	int64_t sent_ms; /* monotonic, when appended */
-	int kind;        /* SLOT_XADD or SLOT_WAITAOF */
-	int rc;          /* XADD outcome, kept until WAITAOF answers */
+	int kind;        /* SLOT_XADD, SLOT_WAITAOF or SLOT_WAIT */
+	int rc;          /* XADD outcome, kept until the waits answer; for a wait: the last */
 	char text[300];  /* entry id, or the reason */
 };
 
@@ -29,6 +29,8 @@ struct xpipe {
 	int timeout_ms;
 	int wait_aof;            /* INGEST_WAIT_AOF */
 	int wait_aof_ok;         /* this connection's Redis has WAITAOF */
+	int wait_replicas;       /* INGEST_WAIT_REPLICAS: WAIT for this many replicas */
+	int demoted;             /* a reply said this server is no longer the master */
 	int batch;               /* XADDs appended since the last commit */
 	struct slot *ring;       /* cap slots; [done, tail) pending, [head, tail) unanswered */
 	size_t cap;              /* a power of two */
@@ -39,7 +41,7 @@ struct xpipe {
 /* Said once per process: INGEST_WAIT_AOF cannot be honoured by this Redis. */
 static atomic_int warned_no_waitaof;
 
-struct xpipe *xpipe_new(const char *stream, int wait_aof, int timeout_ms)
+struct xpipe *xpipe_new(const char *stream, int wait_aof, int wait_replicas, int timeout_ms)
 {
 	struct xpipe *p = calloc(1, sizeof(*p));
 
@@ -47,6 +49,7 @@ struct xpipe *xpipe_new(const char *stream, int wait_aof, int timeout_ms)
 		return NULL;
 	snprintf(p->stream, sizeof(p->stream), "%s", stream);
 	p->wait_aof = wait_aof;
+	p->wait_replicas = wait_replicas;
 	p->timeout_ms = timeout_ms;
 	p->cap = 64;
 	p->ring = calloc(p->cap, sizeof(*p->ring));
@@ -88,6 +91,7 @@ int xpipe_attach(struct xpipe *p, redisContext *c)
 	}
 	c->flags &= ~REDIS_BLOCK; /* hiredis then treats EAGAIN as "try again later" */
 	p->c = c;
+	p->demoted = 0;
 	p->err[0] = '\0';
 	return 0;
 }
@@ -130,12 +134,24 @@ void xpipe_add(struct xpipe *p, const struct stream_new *e, void *tag)
 	p->batch++;
 }
 
+/* Whether XADD outcomes wait for a WAITAOF or WAIT after them. */
+static int waits(const struct xpipe *p)
+{
+	return p->wait_aof_ok || p->wait_replicas > 0;
+}
+
 void xpipe_commit(struct xpipe *p)
 {
-	if (!p->wait_aof_ok || p->batch == 0)
+	if (!waits(p) || p->batch == 0)
 		return;
-	redisconn_append_waitaof(p->c, p->timeout_ms);
-	push(p, SLOT_WAITAOF, NULL);
+	if (p->wait_aof_ok) {
+		redisconn_append_waitaof(p->c, p->timeout_ms);
+		push(p, SLOT_WAITAOF, NULL)->rc = p->wait_replicas == 0;
+	}
+	if (p->wait_replicas > 0) {
+		redisconn_append_wait(p->c, p->wait_replicas, p->timeout_ms);
+		push(p, SLOT_WAIT, NULL)->rc = 1;
+	}
 	p->batch = 0;
 }
 
@@ -168,19 +184,24 @@ static void take(struct xpipe *p, redisReply *r, xpipe_done_fn fn, void *arg)
 {
 	struct slot *s = &p->ring[p->head++ & (p->cap - 1)];
 
-	if (s->kind == SLOT_WAITAOF) {
-		int synced = redisconn_waitaof_synced(r);
+	if (s->kind != SLOT_XADD) {
+		int ok = s->kind == SLOT_WAITAOF ? redisconn_waitaof_synced(r)
+		                                 : redisconn_wait_reached(r, p->wait_replicas);
 
-		for (size_t i = p->done; !synced && i != p->head; i++) {
+		for (size_t i = p->done; !ok && i != p->head; i++) {
 			struct slot *x = &p->ring[i & (p->cap - 1)];
 
 			if (x->kind == SLOT_XADD && x->rc == 0) {
 				x->rc = -1;
-				snprintf(x->text, sizeof(x->text),
-				         "WAITAOF: the entry did not reach the disk in time");
+				snprintf(
+				    x->text, sizeof(x->text), "%s",
+				    s->kind == SLOT_WAITAOF
+				        ? "WAITAOF: the entry did not reach the disk in time"
+				        : "WAIT: too few replicas confirmed the entry in time");
 			}
 		}
-		report(p, p->head, fn, arg);
+		if (s->rc) /* the last wait of its batch */
+			report(p, p->head, fn, arg);
 		return;
 	}
 	s->rc = r->type == REDIS_REPLY_STRING ? 0 : -1;
@@ -188,7 +209,9 @@ static void take(struct xpipe *p, redisReply *r, xpipe_done_fn fn, void *arg)
 	         r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_ERROR
 	             ? r->str
 	             : "unexpected reply");
-	if (!p->wait_aof_ok)
+	if (redisconn_demoted(r))
+		p->demoted = 1;
+	if (!waits(p))
 		report(p, p->head, fn, arg);
 }
 
@@ -217,6 +240,12 @@ int xpipe_read(struct xpipe *p, xpipe_done_fn fn, void *arg)
 		}
 		take(p, reply, fn, arg);
 		freeReplyObject(reply);
+		if (p->demoted) {
+			/* After a failover: drop this connection, the next one asks the sentinels.
+			 */
+			snprintf(p->err, sizeof(p->err), "this Redis is no longer the master");
+			return -1;
+		}
 	}
 }
 

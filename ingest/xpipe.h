@@ -23,8 +23,10 @@ typedef void (*xpipe_done_fn)(void *tag, int rc, const char *text, void *arg);
 /* A pipe for stream (copied) without a connection. With wait_aof, entries are reported only
  * once WAITAOF says the local append-only file holds them (where Redis has WAITAOF: 7.2 and
  * later; without it an error is logged once per process and entries are reported on the
- * XADD). Returns NULL when out of memory; free with xpipe_free(). */
-struct xpipe *xpipe_new(const char *stream, int wait_aof, int timeout_ms)
+ * XADD). With wait_replicas > 0, also only once WAIT says that many replicas have them
+ * (INGEST_WAIT_REPLICAS); an entry either wait fails for is reported failed. Returns NULL
+ * when out of memory; free with xpipe_free(). */
+struct xpipe *xpipe_new(const char *stream, int wait_aof, int wait_replicas, int timeout_ms)
     __attribute__((warn_unused_result));
 
 /* Frees p and its connection (NULL-safe); pending entries are dropped without a call. */

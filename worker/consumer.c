@@ -24,8 +24,8 @@ int consumer_init(struct consumer *c, const struct cfg *cfg, volatile sig_atomic
 	c->cfg = cfg;
 	c->stop = stop;
 	c->read_pending = 1;
-	if (redisconn_parse_url(cfg->redis_url, &c->addr, err, sizeof(err)) != 0) {
-		log_error("REDIS_URL: %s", err);
+	if (cfg_redis_addr(cfg, &c->addr, err, sizeof(err)) != 0) {
+		log_error("%s", err);
 		return -1;
 	}
 	return 0;

@@ -68,7 +68,7 @@ static redisContext *redis_of(struct status *s, char *err, size_t errlen)
 
 	if (s->redis != NULL)
 		return s->redis;
-	if (redisconn_parse_url(s->cfg->redis_url, &a, err, errlen) != 0)
+	if (cfg_redis_addr(s->cfg, &a, err, errlen) != 0)
 		return NULL;
 	s->redis = redisconn_open(&a, (int)s->cfg->redis_timeout_ms, err, errlen);
 	return s->redis;
