@@ -136,6 +136,10 @@ static const struct cfg_def cfg_defs[] = {
      "how often parked unrouted messages are routed again; 0 turns it off"},
     {"WORKER_TRIM_INTERVAL", CFG_DURATION, CFG_WORKER, "60s", 0, 86400000LL, F(trim_ms),
      "how often the stream is trimmed to the retention window; 0 turns it off"},
+    {"EVENT_RETENTION", CFG_DURATION, CFG_WORKER, "90d", 0, 3650 * 86400000LL,
+     F(event_retention_ms),
+     "call_events are kept this long, whole months at a time (a month's partition goes once "
+     "the month ended this long ago); 0 keeps them for ever"},
     {"SWITCHBOARD_RETENTION", CFG_DURATION, CFG_WORKER, "72h", 0, 365 * 86400000LL, F(retention_ms),
      "how long acknowledged entries stay in the stream for replay"},
 };

@@ -51,19 +51,20 @@ struct cfg {
 	long long compress_min;       /* INGEST_COMPRESS_MIN, bytes, 0: off */
 	bool wait_aof;                /* INGEST_WAIT_AOF */
 	/* worker */
-	char *database_url;       /* DATABASE_URL */
-	long long batch;          /* WORKER_BATCH */
-	long long block_ms;       /* WORKER_BLOCK_MS */
-	char *consumer;           /* WORKER_CONSUMER */
-	char *metrics_listen;     /* WORKER_METRICS_LISTEN, host:port or empty */
-	char *admin_token;        /* ADMIN_TOKEN, empty: the status page is open */
-	long long claim_idle_ms;  /* WORKER_CLAIM_IDLE, ms */
-	long long max_deliveries; /* WORKER_MAX_DELIVERIES */
-	long long reroute_ms;     /* WORKER_REROUTE_INTERVAL, ms, 0: off */
-	long long trim_ms;        /* WORKER_TRIM_INTERVAL, ms, 0: off */
-	long long retention_ms;   /* SWITCHBOARD_RETENTION, ms */
-	bool check_only;          /* --check-config was given */
-	bool help;                /* --help was given */
+	char *database_url;           /* DATABASE_URL */
+	long long batch;              /* WORKER_BATCH */
+	long long block_ms;           /* WORKER_BLOCK_MS */
+	char *consumer;               /* WORKER_CONSUMER */
+	char *metrics_listen;         /* WORKER_METRICS_LISTEN, host:port or empty */
+	char *admin_token;            /* ADMIN_TOKEN, empty: the status page is open */
+	long long claim_idle_ms;      /* WORKER_CLAIM_IDLE, ms */
+	long long max_deliveries;     /* WORKER_MAX_DELIVERIES */
+	long long reroute_ms;         /* WORKER_REROUTE_INTERVAL, ms, 0: off */
+	long long trim_ms;            /* WORKER_TRIM_INTERVAL, ms, 0: off */
+	long long retention_ms;       /* SWITCHBOARD_RETENTION, ms */
+	long long event_retention_ms; /* EVENT_RETENTION, ms, 0: keep for ever */
+	bool check_only;              /* --check-config was given */
+	bool help;                    /* --help was given */
 };
 
 struct cfg_error {

@@ -1,4 +1,4 @@
-/* Periodic duties: claim, trim, re-route. */
+/* Periodic duties: claim, trim, re-route, call_events partitions. */
 #include "maint.h"
 
 #include "log.h"
@@ -10,6 +10,9 @@
 
 /* Parked messages are re-routed this many per transaction. */
 #define MAINT_REROUTE_PAGE 500
+/* call_events partitions are looked after this often, and made this many months ahead. */
+#define MAINT_EVENTS_MS 3600000
+#define MAINT_EVENTS_AHEAD 2
 
 void maint_init(struct maint *m, struct consumer *c)
 {
@@ -21,6 +24,7 @@ void maint_init(struct maint *m, struct consumer *c)
 	m->next_claim = now + 1000;
 	m->next_trim = now + c->cfg->trim_ms;
 	m->next_reroute = now + c->cfg->reroute_ms;
+	m->next_events = now; /* at start: a worker may be the first to run in a new month */
 }
 
 /* Splits a stream id "ms-seq" into its numbers (0-0 when unreadable). */
@@ -177,6 +181,18 @@ int maint_trim(struct consumer *c, long long *trimmed)
 	return 0;
 }
 
+/* Logs a failed duty and drops a connection that is gone. Returns -1. */
+static int sink_failed(struct consumer *c, enum sink_status rc, enum log_level lvl,
+                       const char *fmt, const char *err)
+{
+	log_msg(lvl, NULL, NULL, fmt, err);
+	if (rc == SINK_CONN) {
+		sink_close(c->sink);
+		c->sink = NULL;
+	}
+	return -1;
+}
+
 int maint_reroute(struct consumer *c, long long *filed, long long *left)
 {
 	char err[512];
@@ -186,17 +202,31 @@ int maint_reroute(struct consumer *c, long long *filed, long long *left)
 	if (consumer_pg_up(c) != 0)
 		return -1;
 	rc = sink_reroute(c->sink, MAINT_REROUTE_PAGE, filed, left, err, sizeof(err));
-	if (rc != SINK_OK) {
-		log_error("re-route: %s", err);
-		if (rc == SINK_CONN) {
-			sink_close(c->sink);
-			c->sink = NULL;
-		}
-		return -1;
-	}
+	if (rc != SINK_OK)
+		return sink_failed(c, rc, LOGL_ERROR, "re-route: %s", err);
 	metric_add(&wmetrics[WM_REROUTED], *filed);
 	if (*filed > 0)
 		log_info("re-routed %lld parked messages; %lld still unrouted", *filed, *left);
+	return 0;
+}
+
+int maint_events(struct consumer *c, long long *created, long long *dropped)
+{
+	char err[512];
+	enum sink_status rc;
+
+	*created = *dropped = 0;
+	if (consumer_pg_up(c) != 0)
+		return -1;
+	rc = sink_maintain_events(c->sink, MAINT_EVENTS_AHEAD, c->cfg->event_retention_ms, created,
+	                          dropped, err, sizeof(err));
+	if (rc != SINK_OK)
+		return sink_failed(c, rc, LOGL_WARN, "call_events partitions: %s; trying again later",
+		                   err);
+	if (*created > 0 || *dropped > 0)
+		log_info(
+		    "call_events partitions: %lld made ahead, %lld past EVENT_RETENTION dropped",
+		    *created, *dropped);
 	return 0;
 }
 
@@ -213,6 +243,10 @@ void maint_tick(struct maint *m)
 	if (m->c->cfg->trim_ms > 0 && m->c->redis != NULL && now >= m->next_trim) {
 		m->next_trim = now + m->c->cfg->trim_ms;
 		(void)maint_trim(m->c, &a);
+	}
+	if (now >= m->next_events) {
+		/* A failure (a lock not had in time) is tried again in a minute. */
+		m->next_events = now + (maint_events(m->c, &a, &b) == 0 ? MAINT_EVENTS_MS : 60000);
 	}
 	if (m->c->cfg->reroute_ms > 0 && now >= m->next_reroute) {
 		m->next_reroute = now + m->c->cfg->reroute_ms;

@@ -11,7 +11,7 @@
 
 struct maint {
 	struct consumer *c;
-	int64_t next_claim, next_trim, next_reroute; /* monotonic ms */
+	int64_t next_claim, next_trim, next_reroute, next_events; /* monotonic ms */
 };
 
 /* The consumer group as XINFO GROUPS shows it. */
@@ -38,6 +38,10 @@ int maint_trim(struct consumer *c, long long *trimmed);
 /* Re-routes parked messages; *filed counts those filed now, *left those still parked.
  * Returns 0, or -1 (logged). */
 int maint_reroute(struct consumer *c, long long *filed, long long *left);
+
+/* Makes call_events partitions ahead and drops those past EVENT_RETENTION; *created and
+ * *dropped count them. Returns 0, or -1 (logged). */
+int maint_events(struct consumer *c, long long *created, long long *dropped);
 
 /* Reads the group's state. Returns 0, -1 when Redis failed, 1 when there is no such group. */
 int maint_group_state(struct consumer *c, struct group_state *g);

@@ -35,7 +35,8 @@ enum {
 	ST_INSERT_UNROUTED,
 	ST_PARKED_PAGE,
 	ST_UNPARK,
-	ST_PARKED_STATS
+	ST_PARKED_STATS,
+	ST_EVENT_MAINTAIN
 };
 
 static const struct stmt stmts[] = {
@@ -47,12 +48,18 @@ static const struct stmt stmts[] = {
     /* Its SQL is calls_row_upsert_sql(1), made by sink_open(). */
     [ST_UPSERT_CALL] = {"sb_upsert_call", NULL, CALLS_NPARAMS},
     [ST_INSERT_EVENT] = {"sb_insert_event",
+                         /* The unique key catches a repeat within this month's partition,
+                          * NOT EXISTS one in the previous month's (0004_partition_events). */
                          "INSERT INTO call_events (vapi_call_id, organization_id, type, status,"
                          " dedupe_key, stream_id, source, occurred_at, received_at, payload,"
                          " request_id)"
-                         " VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8::float8 / 1000),"
-                         " to_timestamp($9::float8 / 1000), ($10::jsonb) -> 'message', $11)"
-                         " ON CONFLICT (vapi_call_id, type, dedupe_key) DO NOTHING",
+                         " SELECT $1, $2, $3, $4, $5, $6, $7, to_timestamp($8::float8 / 1000),"
+                         " to_timestamp($9::float8 / 1000), ($10::jsonb) -> 'message', $11"
+                         " WHERE NOT EXISTS (SELECT 1 FROM call_events e"
+                         " WHERE e.vapi_call_id = $1 AND e.type = $3 AND e.dedupe_key = $5"
+                         " AND e.part_month >= (date_trunc('month', now() AT TIME ZONE 'UTC')"
+                         " - interval '1 month')::date)"
+                         " ON CONFLICT (vapi_call_id, type, dedupe_key, part_month) DO NOTHING",
                          11},
     [ST_INSERT_UNROUTED] = {"sb_insert_unrouted",
                             "INSERT INTO unrouted_messages (stream_id, vapi_call_id, type, reason,"
@@ -72,6 +79,10 @@ static const struct stmt stmts[] = {
                          " COALESCE(extract(epoch FROM now() - min(created_at)), 0)::bigint"
                          " FROM unrouted_messages",
                          0},
+    [ST_EVENT_MAINTAIN] = {"sb_event_maintain",
+                           "SELECT created, dropped FROM switchboard_event_maintain($1::int,"
+                           " $2::bigint * interval '1 millisecond')",
+                           2},
 };
 
 #define NSTMTS (sizeof(stmts) / sizeof(stmts[0]))
@@ -567,5 +578,25 @@ enum sink_status sink_parked_stats(struct sink *s, long long *count, long long *
 	*count = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 	*age_s = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
 	PQclear(r);
+	return SINK_OK;
+}
+
+enum sink_status sink_maintain_events(struct sink *s, int ahead, long long retention_ms,
+                                      long long *created, long long *dropped, char *err,
+                                      size_t errlen)
+{
+	char a[16], r[24];
+	const char *p[2] = {a, r};
+	PGresult *res = NULL;
+	enum sink_status rc;
+
+	snprintf(a, sizeof(a), "%d", ahead);
+	snprintf(r, sizeof(r), "%lld", retention_ms);
+	rc = run(s, ST_EVENT_MAINTAIN, p, &res, err, errlen);
+	if (rc != SINK_OK)
+		return rc;
+	*created = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	*dropped = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	PQclear(res);
 	return SINK_OK;
 }

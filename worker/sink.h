@@ -65,4 +65,11 @@ enum sink_status sink_parked_stats(struct sink *s, long long *count, long long *
 enum sink_status sink_route(struct sink *s, const struct vapi_msg *m, char *org, size_t size,
                             char *err, size_t errlen) __attribute__((warn_unused_result));
 
+/* The monthly partitions of call_events: this month's and `ahead` more are made, and those
+ * whose month ended more than retention_ms ago (0: none) detached and dropped. *created and
+ * *dropped count them. Returns SINK_OK, or the failure with err set. */
+enum sink_status sink_maintain_events(struct sink *s, int ahead, long long retention_ms,
+                                      long long *created, long long *dropped, char *err,
+                                      size_t errlen) __attribute__((warn_unused_result));
+
 #endif
