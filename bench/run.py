@@ -468,11 +468,11 @@ def redis_benchmark_xadd(redis, body_path, seconds):
 # ---------------------------------------------------------------------------------------------
 # Ingest
 
-def ingest_env(redis, port, spool):
+def ingest_env(redis, port, spool, admin_port):
     e = dict(os.environ)
     e.update({"REDIS_URL": redis.url, "WEBHOOK_SECRET": SECRET,
               "INGEST_LISTEN": "127.0.0.1:%d" % port, "INGEST_SPOOL_DIR": spool,
-              "LOG_LEVEL": "info"})
+              "INGEST_ADMIN_LISTEN": "127.0.0.1:%d" % admin_port, "LOG_LEVEL": "info"})
     return e
 
 
@@ -480,11 +480,13 @@ def start_ingest(tmp, redis, name="ingest", spool=None, redis_url=None):
     port = free_port()
     spool = spool or os.path.join(tmp, "spool")
     os.makedirs(spool, exist_ok=True)
-    env = ingest_env(redis, port, spool)
+    admin_port = free_port()
+    env = ingest_env(redis, port, spool, admin_port)
     if redis_url:
         env["REDIS_URL"] = redis_url
     p = start(name, [os.path.join(BIN, "switchboard-ingest")], tmp, env)
     p.port = port
+    p.admin_port = admin_port
 
     def healthy():
         if not p.alive():
@@ -499,6 +501,7 @@ def start_ingest(tmp, redis, name="ingest", spool=None, redis_url=None):
 
 
 def spool_entries(port):
+    """The spool gauge, from the admin listener at port."""
     text = http_req(port, "GET", "/metrics")[1].decode()
     return int(re.search(r"^switchboard_ingest_spool_entries (\d+)", text, re.M).group(1))
 
@@ -513,7 +516,7 @@ def spool_redrive(tmp, redis, bodies, run=0):
                         "redis://127.0.0.1:%d/0" % free_port())
     run_wrk("http://127.0.0.1:%d%s" % (down.port, WEBHOOK), "post.lua",
             [bodies["report"], SECRET], max(2, SECONDS // 2), {"ingest": down.pid})
-    spooled = spool_entries(down.port)
+    spooled = spool_entries(down.admin_port)
     stop(down)
     spool_bytes = os.path.getsize(os.path.join(spool, "spool.log"))
     redis.reset()
@@ -521,7 +524,7 @@ def spool_redrive(tmp, redis, bodies, run=0):
         t0 = time.monotonic()
         up = start_ingest(tmp, redis, "ingest-redrive-%d" % run, spool)
         meter = CpuMeter({"ingest": up.pid, "redis": redis.proc.pid})
-        wait_until(lambda: spool_entries(up.port) == 0, 300, "the spool to be re-driven")
+        wait_until(lambda: spool_entries(up.admin_port) == 0, 300, "the spool to be re-driven")
         took = time.monotonic() - t0
         cpu = meter.stop()
     moved = redis.client.xlen(STREAM)

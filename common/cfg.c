@@ -55,6 +55,8 @@ static const struct cfg_def cfg_defs[] = {
      "lowest level logged: debug, info, warn or error"},
     {"INGEST_LISTEN", CFG_LISTEN, CFG_INGEST, "127.0.0.1:8080", 1, 0, F(listen),
      "address and port the HTTP listener binds, host:port"},
+    {"INGEST_ADMIN_LISTEN", CFG_LISTEN, CFG_INGEST, "127.0.0.1:9100", 0, 0, F(admin_listen),
+     "host:port of the admin listener (/metrics, /healthz, /readyz); empty turns it off"},
     {"INGEST_THREADS", CFG_INT, CFG_INGEST, "2", 1, 1024, F(threads),
      "event-loop threads, each serving any number of connections without blocking and pipelining "
      "their XADDs on its own Redis connection; about one per core given to ingest"},
@@ -116,7 +118,8 @@ static const struct cfg_def cfg_defs[] = {
     {"WORKER_CONSUMER", CFG_NAME, CFG_WORKER, "", 0, 0, F(consumer),
      "consumer name in the group (default: hostname-pid)"},
     {"WORKER_METRICS_LISTEN", CFG_LISTEN, CFG_WORKER, "", 0, 0, F(metrics_listen),
-     "host:port for the worker's /metrics, /healthz and /readyz; empty turns it off"},
+     "host:port of the worker's admin listener (/metrics, /healthz, /readyz); empty turns it "
+     "off"},
     {"WORKER_CLAIM_IDLE", CFG_DURATION, CFG_WORKER, "60s", 1000, 86400000LL, F(claim_idle_ms),
      "an entry pending this long at another consumer (one that died) is taken over"},
     {"WORKER_MAX_DELIVERIES", CFG_INT, CFG_WORKER, "5", 1, 1000, F(max_deliveries),

@@ -21,6 +21,7 @@ struct cfg {
 	long long redis_timeout_ms; /* REDIS_TIMEOUT_MS */
 	/* ingest */
 	char *listen;                 /* INGEST_LISTEN, host:port */
+	char *admin_listen;           /* INGEST_ADMIN_LISTEN, host:port or empty */
 	long long threads;            /* INGEST_THREADS */
 	long long max_body;           /* INGEST_MAX_BODY, bytes */
 	char *secret;                 /* WEBHOOK_SECRET */

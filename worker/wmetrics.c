@@ -1,10 +1,10 @@
-/* Worker metrics and their HTTP listener (civetweb, two threads). */
+/* Worker metrics, and what the admin listener serves of them. */
 #include "wmetrics.h"
 
-#include <civetweb.h>
+#include "admin.h"
+
+#include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #define C(name, labels, help)                                                                      \
 	{                                                                                          \
@@ -39,70 +39,38 @@ struct metric wmetrics[WM_COUNT] = {
 struct metric_hist wbatch_hist = {
     "switchboard_worker_batch_seconds", "Time to write, commit and acknowledge one batch", {0}, 0};
 
-static struct mg_context *listener;
+static struct admin *listener;
 
-static int on_metrics(struct mg_connection *conn, void *cbdata)
+static void write_metrics(void *arg, FILE *fp)
 {
-	char *text = NULL;
-	size_t len = 0;
-	FILE *fp = open_memstream(&text, &len);
-
-	(void)cbdata;
-	if (fp == NULL) {
-		mg_send_http_error(conn, 500, "out of memory");
-		return 500;
-	}
+	(void)arg;
 	metrics_write(fp, wmetrics, WM_COUNT, &wbatch_hist);
-	fclose(fp);
-	mg_send_http_ok(conn, "text/plain; version=0.0.4", (long long)len);
-	mg_write(conn, text, len);
-	free(text);
-	return 200;
 }
 
-static int on_health(struct mg_connection *conn, void *cbdata)
+static bool is_ready(void *arg, char *why, size_t whylen)
 {
-	int ready =
-	    atomic_load(&wmetrics[WM_REDIS_UP].value) && atomic_load(&wmetrics[WM_PG_UP].value);
-	const char *body =
-	    cbdata == NULL || ready ? "{\"status\":\"ok\"}\n" : "{\"status\":\"not ready\"}\n";
-	int status = cbdata == NULL || ready ? 200 : 503;
+	bool redis = atomic_load(&wmetrics[WM_REDIS_UP].value) != 0;
+	bool pg = atomic_load(&wmetrics[WM_PG_UP].value) != 0;
 
-	mg_response_header_start(conn, status);
-	mg_response_header_add(conn, "Content-Type", "application/json", -1);
-	mg_response_header_send(conn);
-	mg_write(conn, body, strlen(body));
-	return status;
+	(void)arg;
+	if (!redis || !pg)
+		snprintf(why, whylen, "%s",
+		         !redis && !pg ? "Redis and PostgreSQL down"
+		         : redis       ? "PostgreSQL down"
+		                       : "Redis down");
+	return redis && pg;
 }
 
 int wmetrics_start(const char *listen, char *err, size_t errlen)
 {
-	const char *opts[] = {"listening_ports", listen, "num_threads", "2", NULL};
-	struct mg_callbacks cb;
-	struct mg_init_data init = {&cb, NULL, opts};
-	unsigned code = 0;
-	char why[256] = "";
-	struct mg_error_data ed = {&code, why, sizeof(why)};
+	const struct admin_source src = {"worker", write_metrics, is_ready, NULL};
 
-	memset(&cb, 0, sizeof(cb));
-	mg_init_library(0);
-	listener = mg_start2(&init, &ed);
-	if (listener == NULL) {
-		snprintf(err, errlen, "WORKER_METRICS_LISTEN %s: %s", listen, why);
-		mg_exit_library();
-		return -1;
-	}
-	mg_set_request_handler(listener, "/metrics$", on_metrics, NULL);
-	mg_set_request_handler(listener, "/healthz$", on_health, NULL);
-	mg_set_request_handler(listener, "/readyz$", on_health, listener);
-	return 0;
+	listener = admin_start(listen, "WORKER_METRICS_LISTEN", &src, err, errlen);
+	return listener != NULL ? 0 : -1;
 }
 
 void wmetrics_stop(void)
 {
-	if (listener == NULL)
-		return;
-	mg_stop(listener);
-	mg_exit_library();
+	admin_stop(listener);
 	listener = NULL;
 }

@@ -3,7 +3,7 @@
 
 #include "metrics.h"
 
-/* The worker's metrics, and the small HTTP listener that serves them. */
+/* The worker's metrics, served with /healthz and /readyz by the admin listener (admin.h). */
 enum wmetric {
 	WM_FILED,        /* messages filed under an organization */
 	WM_UNROUTED,     /* messages parked as unrouted */
@@ -26,8 +26,8 @@ enum wmetric {
 extern struct metric wmetrics[WM_COUNT];
 extern struct metric_hist wbatch_hist; /* time to write and acknowledge one batch */
 
-/* Serves /metrics, /healthz and /readyz (ready while both connections are up) on listen
- * (host:port). Returns 0, or -1 with the reason in err. */
+/* Starts the admin listener on listen (host:port): /metrics, /healthz and /readyz (ready
+ * while both connections are up). Returns 0, or -1 with the reason in err. */
 int wmetrics_start(const char *listen, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
