@@ -24,17 +24,25 @@ static unsigned offset_of(const struct httpframe *f, const char *at)
 }
 
 /* Framing bytes (the head, and all of a chunked body but its data), checked as they come:
- * no NUL, CR and LF only as a pair, and no line that starts with a blank (obs-fold). */
+ * no NUL, CR and LF only as a pair, and no line that starts with a blank (obs-fold). The
+ * pieces may split a pair: f->prev is the last byte of the previous one. memchr() finds
+ * the few bytes that matter, so a head costs little more than its lines. */
 static bool framing_ok(struct httpframe *f, const char *p, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		char c = p[i];
+	const char *end = p + n, *q;
 
-		if (c == '\0' || (f->prev == '\r') != (c == '\n') ||
-		    (f->prev == '\n' && (c == ' ' || c == '\t')))
+	if (n == 0)
+		return true;
+	if (memchr(p, '\0', n) != NULL || (f->prev == '\r') != (p[0] == '\n') ||
+	    (f->prev == '\n' && (p[0] == ' ' || p[0] == '\t')))
+		return false;
+	for (q = p; (q = memchr(q, '\r', (size_t)(end - q))) != NULL; q++)
+		if (q + 1 < end && q[1] != '\n')
 			return false;
-		f->prev = c;
-	}
+	for (q = p + 1; q < end && (q = memchr(q, '\n', (size_t)(end - q))) != NULL; q++)
+		if (q[-1] != '\r' || (q + 1 < end && (q[1] == ' ' || q[1] == '\t')))
+			return false;
+	f->prev = end[-1];
 	return true;
 }
 
