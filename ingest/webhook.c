@@ -193,7 +193,7 @@ int webhook_head(struct webhook *w, struct wh_req *r, struct wh_out *o)
 	r->close = client_close || r->has_body;
 	if (r->rid[0] == '\0') {
 		/* The admin routes are on the admin listener; load balancers probe here. */
-		if (strcmp(r->path, "/healthz") == 0 && strcmp(r->method, "GET") == 0)
+		if (strcmp(r->path, "/healthz") == 0)
 			answer(o, 200, r, "{\"status\":\"ok\"}");
 		else
 			answer(o, 404, r, "{\"error\":\"not found\"}");
