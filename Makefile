@@ -53,7 +53,8 @@ WORKER_LIB_SRC := worker/vapi_msg.c worker/jscan.c worker/route.c worker/sink.c 
 	worker/maint.c worker/wmetrics.c worker/ops.c worker/dlq.c worker/orgcache.c \
 	worker/migrate.c
 WORKER_SRC := worker/main.c $(WORKER_LIB_SRC)
-UNIT_TESTS := test_vapi_msg test_route test_cfg test_auth test_orgcache test_httpframe test_jscan
+UNIT_TESTS := test_vapi_msg test_route test_cfg test_auth test_orgcache test_httpframe test_jscan \
+	test_admin
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
 INGEST_OBJ := $(INGEST_SRC:%.c=$(BUILD)/%.o)
@@ -108,11 +109,12 @@ $(BIN)/tests/test_route: $(BUILD)/tests/unit/test_route.o $(BUILD)/tests/unit/te
 	$(WORKER_LIB_OBJ) $(COMMON_OBJ)
 $(BIN)/tests/test_cfg: $(BUILD)/tests/unit/test_cfg.o $(COMMON_OBJ)
 $(BIN)/tests/test_orgcache: $(BUILD)/tests/unit/test_orgcache.o $(BUILD)/worker/orgcache.o
-$(BIN)/tests/test_httpframe: $(BUILD)/tests/unit/test_httpframe.o $(BUILD)/ingest/httpframe.o $(LLHTTP_OBJ) \
-	$(BUILD)/common/util.o
+$(BIN)/tests/test_httpframe: $(BUILD)/tests/unit/test_httpframe.o $(BUILD)/ingest/httpframe.o \
+	$(LLHTTP_OBJ)
 $(BIN)/tests/test_jscan: $(BUILD)/tests/unit/test_jscan.o $(BUILD)/tests/unit/testutil.o \
 	$(WORKER_LIB_OBJ) $(COMMON_OBJ)
 $(BIN)/tests/test_auth: $(BUILD)/tests/unit/test_auth.o $(BUILD)/ingest/auth.o $(COMMON_OBJ)
+$(BIN)/tests/test_admin: $(BUILD)/tests/unit/test_admin.o $(BUILD)/common/admin.o
 $(BIN)/tests/%:
 	@mkdir -p $(@D)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"

@@ -79,7 +79,8 @@ static int on_request(struct mg_connection *conn, void *cbdata)
 {
 	const struct admin *a = cbdata;
 	const struct mg_request_info *ri = mg_get_request_info(conn);
-	struct admin_req req = {ri->request_method, ri->local_uri, ri->query_string};
+	struct admin_req req = {ri->request_method, ri->local_uri ? ri->local_uri : "",
+	                        ri->query_string};
 	struct admin_resp resp = {500, "application/json", NULL};
 	char *text = NULL;
 	size_t len = 0;
