@@ -24,10 +24,18 @@ BIN := bin
 OPT := -O2 -g
 endif
 
+# llhttp (the HTTP/1.x parser of Node.js) is compiled from the C sources Debian's node-llhttp
+# ships; strict mode refuses a bare CR where LF must follow (CVE-2023-30589).
+LLHTTP_DIR ?= /usr/share/llhttp
+LLHTTP_INCLUDE ?= /usr/share/include/llhttp
+LLHTTP_SRC := $(LLHTTP_DIR)/llhttp.c $(LLHTTP_DIR)/api.c $(LLHTTP_DIR)/http.c
+LLHTTP_OBJ := $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o
+LLHTTP_CFLAGS := -DLLHTTP_STRICT_MODE=1 -isystem $(LLHTTP_INCLUDE)
+
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS_ALL = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Icommon -Iworker -Iingest -I$(BUILD) \
-	$(PKG_CFLAGS) $(CFLAGS) -MMD -MP
+	$(LLHTTP_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
 LDFLAGS_ALL = $(OPT) $(LDFLAGS)
 LIBS_ALL = $(PKG_LIBS) -lpthread $(LIBS)
 
@@ -38,15 +46,15 @@ Q := @
 endif
 
 COMMON_SRC := common/cfg.c common/log.c common/redisconn.c common/stream.c common/util.c \
-	common/metrics.c
-INGEST_SRC := ingest/main.c ingest/server.c ingest/webhook.c ingest/httpreq.c ingest/xpipe.c \
+	common/metrics.c common/admin.c
+INGEST_SRC := ingest/main.c ingest/server.c ingest/webhook.c ingest/httpframe.c ingest/xpipe.c \
 	ingest/auth.c ingest/enqueue.c ingest/spool.c
 WORKER_LIB_SRC := worker/vapi_msg.c worker/jscan.c worker/route.c worker/calls_row.c worker/sink.c worker/consumer.c \
 	worker/maint.c worker/wmetrics.c worker/ops.c worker/dlq.c worker/orgcache.c \
 	worker/migrate.c worker/status.c worker/status_http.c
 WORKER_SRC := worker/main.c $(WORKER_LIB_SRC)
-UNIT_TESTS := test_vapi_msg test_route test_cfg test_auth test_orgcache test_httpreq test_jscan \
-	test_calls_row
+UNIT_TESTS := test_vapi_msg test_route test_cfg test_auth test_orgcache test_httpframe test_jscan \
+	test_admin test_calls_row
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
 INGEST_OBJ := $(INGEST_SRC:%.c=$(BUILD)/%.o)
@@ -63,10 +71,10 @@ include deploy/vapictl/vapictl.mk
 -include bench/bench.mk
 all: $(EXTRA_BINS)
 
-$(BIN)/switchboard-ingest: $(INGEST_OBJ) $(COMMON_OBJ)
+$(BIN)/switchboard-ingest: $(INGEST_OBJ) $(LLHTTP_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(@D)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_ALL)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcivetweb $(LIBS_ALL)
 
 $(BIN)/switchboard-worker: $(WORKER_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(@D)
@@ -77,6 +85,12 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	@[ "$(V)" = 1 ] || echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+# Generated code, not ours: built without our warning flags.
+$(BUILD)/llhttp/%.o: $(LLHTTP_DIR)/%.c
+	@mkdir -p $(@D)
+	@[ "$(V)" = 1 ] || echo "  CC      $<"
+	$(Q)$(CC) -std=c11 $(OPT) $(LLHTTP_CFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 # The SQL migrations are compiled into the worker, so a binary always carries the schema
 # it was built for (no path to get wrong in a container or a systemd unit).
@@ -108,13 +122,15 @@ $(BIN)/tests/test_route: $(BUILD)/tests/unit/test_route.o $(BUILD)/tests/unit/te
 	$(WORKER_LIB_OBJ) $(COMMON_OBJ)
 $(BIN)/tests/test_cfg: $(BUILD)/tests/unit/test_cfg.o $(COMMON_OBJ)
 $(BIN)/tests/test_orgcache: $(BUILD)/tests/unit/test_orgcache.o $(BUILD)/worker/orgcache.o
-$(BIN)/tests/test_httpreq: $(BUILD)/tests/unit/test_httpreq.o $(BUILD)/ingest/httpreq.o \
-	$(BUILD)/common/util.o
+$(BIN)/tests/test_httpframe: $(BUILD)/tests/unit/test_httpframe.o $(BUILD)/ingest/httpframe.o \
+	$(LLHTTP_OBJ)
 $(BIN)/tests/test_jscan: $(BUILD)/tests/unit/test_jscan.o $(BUILD)/tests/unit/testutil.o \
 	$(WORKER_LIB_OBJ) $(COMMON_OBJ)
 $(BIN)/tests/test_calls_row: $(BUILD)/tests/unit/test_calls_row.o $(BUILD)/worker/calls_row.o \
 	$(BUILD)/worker/vapi_msg.o $(BUILD)/worker/jscan.o $(BUILD)/common/util.o
 $(BIN)/tests/test_auth: $(BUILD)/tests/unit/test_auth.o $(BUILD)/ingest/auth.o $(COMMON_OBJ)
+$(BIN)/tests/test_admin: $(BUILD)/tests/unit/test_admin.o $(BUILD)/common/admin.o \
+	$(BUILD)/common/util.o
 $(BIN)/tests/%:
 	@mkdir -p $(@D)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"

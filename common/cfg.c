@@ -60,6 +60,8 @@ static const struct cfg_def cfg_defs[] = {
      "lowest level logged: debug, info, warn or error"},
     {"INGEST_LISTEN", CFG_LISTEN, CFG_INGEST, "127.0.0.1:8080", 1, 0, F(listen),
      "address and port the HTTP listener binds, host:port"},
+    {"INGEST_ADMIN_LISTEN", CFG_LISTEN, CFG_INGEST, "127.0.0.1:9100", 0, 0, F(admin_listen),
+     "host:port of the admin listener (/metrics, /healthz, /readyz); empty turns it off"},
     {"INGEST_THREADS", CFG_INT, CFG_INGEST, "2", 1, 1024, F(threads),
      "event-loop threads, each serving any number of connections without blocking and pipelining "
      "their XADDs on its own Redis connection; about one per core given to ingest"},
@@ -124,7 +126,8 @@ static const struct cfg_def cfg_defs[] = {
     {"WORKER_CONSUMER", CFG_NAME, CFG_WORKER, "", 0, 0, F(consumer),
      "consumer name in the group (default: hostname-pid)"},
     {"WORKER_METRICS_LISTEN", CFG_LISTEN, CFG_WORKER, "", 0, 0, F(metrics_listen),
-     "host:port for the worker's /metrics, /healthz and /readyz; empty turns it off"},
+     "host:port of the worker's admin listener (/metrics, /healthz, /readyz, and the status "
+     "page); empty turns it off"},
     {"ADMIN_TOKEN", CFG_STR, CFG_WORKER, "", 0, 0, F(admin_token),
      "when set, the status page and its /api require it (Authorization: Bearer, or the "
      "page's login form); /metrics, /healthz and /readyz stay open"},

@@ -26,6 +26,7 @@ struct cfg {
 	/* ingest */
 	char *listen;                 /* INGEST_LISTEN, host:port */
 	long long wait_replicas;      /* INGEST_WAIT_REPLICAS, 0: off */
+	char *admin_listen;           /* INGEST_ADMIN_LISTEN, host:port or empty */
 	long long threads;            /* INGEST_THREADS */
 	long long max_body;           /* INGEST_MAX_BODY, bytes */
 	char *secret;                 /* WEBHOOK_SECRET */

@@ -22,8 +22,11 @@ static void on_signal(int sig)
 
 static void usage(FILE *fp)
 {
-	fprintf(fp, "usage: switchboard-ingest [settings]\n"
-	            "Serves POST /api/vapi/webhook, GET /healthz and GET /metrics.\n");
+	fprintf(
+	    fp,
+	    "usage: switchboard-ingest [settings]\n"
+	    "Serves POST /api/vapi/webhook and GET /healthz; /metrics, /healthz and /readyz on\n"
+	    "the admin listener (INGEST_ADMIN_LISTEN).\n");
 	cfg_usage(CFG_INGEST, fp);
 }
 

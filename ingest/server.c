@@ -1,8 +1,9 @@
 /* Event loops: accept, read, parse, answer; XADDs pipelined per loop, the spool off-loop. */
 #include "server.h"
 
+#include "admin.h"
 #include "enqueue.h"
-#include "httpreq.h"
+#include "httpframe.h"
 #include "log.h"
 #include "util.h"
 #include "webhook.h"
@@ -60,13 +61,8 @@ struct conn {
 	char peer[INET6_ADDRSTRLEN];
 	char *in; /* bytes received, from the start of the current request */
 	size_t len, cap;
-	size_t scan; /* head-end search resumes here */
-	struct httpreq req;
+	struct httpframe fr; /* the framing of the current request */
 	struct wh_req wr;
-	struct httpchunk chunk;
-	bool chunked;
-	size_t raw; /* chunked: raw bytes decoded up to here */
-	size_t body_off, body_len;
 	size_t req_end;        /* offset just past the current request */
 	int64_t deadline;      /* monotonic ms: idle, head, pause or write deadline */
 	int64_t body_deadline; /* monotonic ms: the whole body must be in by then */
@@ -110,7 +106,8 @@ struct ingest {
 	const struct cfg *cfg;
 	struct enqueuer *q;
 	struct webhook *wh;
-	int lfd; /* the listening socket */
+	struct admin *admin; /* /metrics, /healthz, /readyz on INGEST_ADMIN_LISTEN */
+	int lfd;             /* the listening socket */
 	struct loop *loops;
 	int nloops;
 	volatile int stop;
@@ -209,7 +206,8 @@ static void conn_write(struct conn *c)
 	/* Keep-alive: what follows this request is the next one. */
 	c->len -= c->req_end;
 	memmove(c->in, c->in + c->req_end, c->len);
-	c->req_end = c->scan = 0;
+	c->req_end = 0;
+	httpframe_next(&c->fr);
 	if (c->cap > BUF_KEEP && c->len <= BUF_FIRST) {
 		char *nb = malloc(BUF_FIRST);
 
@@ -380,16 +378,16 @@ static const char *conn_header(void *ctx, const char *name)
 	size_t used = 0;
 
 	if (strcasecmp(name, "X-Forwarded-For") != 0)
-		return httpreq_header(c->in, &c->req, name);
+		return httpframe_header(&c->fr, c->in, name);
 	/* Lines joined in order ("a, b"): a proxy that adds its own line instead of
 	 * extending the client's must not let the client's line speak for it. */
-	for (int i = 0; i < c->req.nh; i++) {
+	for (int i = 0; i < c->fr.nh; i++) {
 		int n;
 
-		if (strcasecmp(c->in + c->req.h[i].name, "X-Forwarded-For") != 0)
+		if (strcasecmp(c->in + c->fr.h[i].name, "X-Forwarded-For") != 0)
 			continue;
 		n = snprintf(c->xff + used, sizeof(c->xff) - used, "%s%s", used ? ", " : "",
-		             c->in + c->req.h[i].value);
+		             c->in + c->fr.h[i].value);
 		if (n < 0 || (size_t)n >= sizeof(c->xff) - used)
 			return "invalid"; /* too long to read whole: refuse rather than cut */
 		used += (size_t)n;
@@ -417,25 +415,21 @@ static void on_head(struct conn *c)
 	struct ingest *in = c->lp->in;
 	const struct cfg *cfg = in->cfg;
 
-	c->wr = (struct wh_req){.method = c->in + c->req.method,
-	                        .path = c->in + c->req.path,
+	c->wr = (struct wh_req){.method = c->fr.method,
+	                        .path = c->in + c->fr.path,
 	                        .header = conn_header,
 	                        .ctx = c,
 	                        .peer = c->peer,
-	                        .content_length = c->req.content_length,
-	                        .has_body = c->req.chunked || c->req.content_length > 0,
-	                        .close = !c->req.keep_alive};
-	c->body_off = c->raw = c->req.head_len;
-	c->body_len = 0;
-	c->req_end = c->req.head_len;
+	                        .content_length = c->fr.content_length,
+	                        .has_body = c->fr.chunked || c->fr.content_length > 0,
+	                        .close = !c->fr.keep_alive};
+	c->req_end = c->fr.head_len; /* a request without a body ends with its head */
 	if (webhook_head(in->wh, &c->wr, &c->out) == 0) {
 		conn_answer(c);
 		return;
 	}
-	c->chunked = c->req.chunked;
-	c->chunk = (struct httpchunk){0, 0, 0};
-	if (!c->chunked) {
-		c->req_end += (size_t)(c->req.content_length > 0 ? c->req.content_length : 0);
+	if (!c->fr.chunked) {
+		c->req_end += (size_t)(c->fr.content_length > 0 ? c->fr.content_length : 0);
 		if (grow(c, c->req_end + 1) != 0) {
 			conn_refuse(c, 413);
 			return;
@@ -444,43 +438,16 @@ static void on_head(struct conn *c)
 	c->state = C_BODY;
 	c->body_deadline = util_mono_ms() + cfg->request_timeout_ms;
 	c->deadline = util_mono_ms() + cfg->header_timeout_ms;
-	if (c->req.expect_continue && (c->chunked || c->len < c->req_end)) {
+	if (c->fr.expect_continue && (c->fr.chunked || c->len < c->req_end)) {
 		webhook_continue(&c->out);
 		conn_write(c);
-	}
-}
-
-/* Decodes what arrived of a chunked body. Returns 1 when the body is complete. */
-static int chunked_progress(struct conn *c)
-{
-	size_t outp = c->body_off + c->body_len;
-	long long max = (long long)c->body_off + webhook_max_body(c->lp->in->wh);
-
-	switch (httpchunk_decode(&c->chunk, c->in, c->len, &c->raw, &outp, max)) {
-	case HTTPCHUNK_DONE:
-		c->body_len = outp - c->body_off;
-		c->req_end = c->raw;
-		return 1;
-	case HTTPCHUNK_MORE:
-		c->body_len = outp - c->body_off;
-		/* Keep what is not decoded next to the data, so the buffer holds the body. */
-		memmove(c->in + outp, c->in + c->raw, c->len - c->raw);
-		c->len -= c->raw - outp;
-		c->raw = outp;
-		return 0;
-	case HTTPCHUNK_TOO_LARGE:
-		conn_refuse(c, 413);
-		return -1;
-	default:
-		conn_refuse(c, 400);
-		return -1;
 	}
 }
 
 /* Acts on what has been read: the head, the body, the request. */
 static void conn_progress(struct conn *c)
 {
-	int rc;
+	enum httpframe_status rc;
 
 	if (c->state == C_HEAD) {
 		if (c->len == 0) {
@@ -488,36 +455,31 @@ static void conn_progress(struct conn *c)
 				conn_close(c);
 			return;
 		}
-		rc = httpreq_parse(c->in, c->len, &c->scan, &c->req);
-		if (rc == HTTPREQ_MORE) {
-			if (c->eof)
+		rc = httpframe_feed(&c->fr, c->in, &c->len);
+		if (rc == HTTPFRAME_HEAD) {
+			on_head(c);
+		} else {
+			if (rc == HTTPFRAME_ERROR)
+				conn_refuse(c, c->fr.status);
+			else if (c->eof)
 				conn_close(c);
 			return;
 		}
-		if (rc != HTTPREQ_OK) {
-			conn_refuse(c, rc == HTTPREQ_TOO_LARGE ? 431 : 400);
-			return;
-		}
-		on_head(c);
 	}
 	if (c->state != C_BODY)
 		return;
-	if (c->chunked) {
-		rc = chunked_progress(c);
-		if (rc != 1) {
-			if (rc == 0 && c->eof)
-				conn_close(c);
-			return;
-		}
-	} else if (c->len < c->req_end) {
-		if (c->eof)
+	rc = httpframe_feed(&c->fr, c->in, &c->len);
+	if (rc != HTTPFRAME_DONE) {
+		if (rc == HTTPFRAME_ERROR)
+			conn_refuse(c, c->fr.status);
+		else if (c->eof)
 			conn_close(c);
 		return;
-	} else {
-		c->body_len = c->req_end - c->body_off;
 	}
-	c->wr.body = c->in + c->body_off;
-	c->wr.body_len = c->body_len;
+	/* Only now, with the trailers read and checked, is the body handed on. */
+	c->req_end = c->fr.end;
+	c->wr.body = c->in + c->fr.head_len;
+	c->wr.body_len = c->fr.body_len;
 	if (webhook_body(c->lp->in->wh, &c->wr, &c->out) == 0)
 		conn_answer(c);
 	else
@@ -531,11 +493,12 @@ static size_t read_room(struct conn *c)
 
 	switch (c->state) {
 	case C_HEAD:
-		limit = HTTPREQ_MAX_HEAD + 1;
+		limit = HTTPFRAME_MAX_HEAD + 1;
 		break;
 	case C_BODY:
-		limit = c->chunked ? c->body_off + (size_t)webhook_max_body(c->lp->in->wh) + 65536
-		                   : c->cap;
+		limit = c->fr.chunked
+		            ? c->fr.head_len + (size_t)webhook_max_body(c->lp->in->wh) + 65536
+		            : c->cap;
 		break;
 	default:
 		return 0;
@@ -638,6 +601,7 @@ static void add_conn(struct loop *lp, int fd, const struct sockaddr_storage *sa)
 	}
 	c->fd = fd;
 	c->lp = lp;
+	httpframe_init(&c->fr, webhook_max_body(lp->in->wh));
 	peer_text(sa, c->peer, sizeof(c->peer));
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->deadline = util_mono_ms() + lp->in->cfg->header_timeout_ms;
@@ -949,6 +913,16 @@ struct ingest *ingest_start(const struct cfg *c, char *err, size_t errlen)
 	in->lfd = open_listener(c->listen, err, errlen);
 	if (in->lfd < 0)
 		goto fail;
+	if (c->admin_listen[0] != '\0') {
+		const struct admin_source src = {.component = "ingest",
+		                                 .metrics = webhook_metrics,
+		                                 .ready = webhook_ready,
+		                                 .arg = in->wh};
+
+		in->admin = admin_start(c->admin_listen, "INGEST_ADMIN_LISTEN", &src, err, errlen);
+		if (in->admin == NULL)
+			goto fail;
+	}
 	in->loops = calloc((size_t)c->threads, sizeof(*in->loops));
 	if (in->loops == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -982,6 +956,7 @@ void ingest_stop(struct ingest *in)
 	free(in->loops);
 	if (in->lfd >= 0)
 		close(in->lfd);
+	admin_stop(in->admin); /* its threads read the webhook's counters */
 	webhook_free(in->wh);
 	enqueuer_stop(in->q); /* after the loops: queued spool writes call back into them */
 	free(in);

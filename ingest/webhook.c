@@ -25,6 +25,7 @@ enum {
 	M_REQ_408,
 	M_REQ_413,
 	M_REQ_431,
+	M_REQ_501,
 	M_REQ_503,
 	M_BYTES,
 	M_AUTH_FIRST, /* one per rejecting enum auth_reason, from AUTH_MISSING on */
@@ -51,6 +52,7 @@ static struct metric metrics[M_COUNT] = {
     [M_REQ_408] = REQ(408),
     [M_REQ_413] = REQ(413),
     [M_REQ_431] = REQ(431),
+    [M_REQ_501] = REQ(501),
     [M_REQ_503] = REQ(503),
     [M_BYTES] = {"switchboard_ingest_received_bytes_total", "", "counter", "Body bytes accepted",
                  0},
@@ -110,6 +112,8 @@ static const char *reason_phrase(int status)
 		return "Request Header Fields Too Large";
 	case 500:
 		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
 	default:
 		return "Service Unavailable";
 	}
@@ -117,9 +121,9 @@ static const char *reason_phrase(int status)
 
 static void count(int status)
 {
-	static const int codes[] = {200, 400, 401, 404, 405, 408, 413, 431};
-	static const int slots[] = {M_REQ_200, M_REQ_400, M_REQ_401, M_REQ_404,
-	                            M_REQ_405, M_REQ_408, M_REQ_413, M_REQ_431};
+	static const int codes[] = {200, 400, 401, 404, 405, 408, 413, 431, 501};
+	static const int slots[] = {M_REQ_200, M_REQ_400, M_REQ_401, M_REQ_404, M_REQ_405,
+	                            M_REQ_408, M_REQ_413, M_REQ_431, M_REQ_501};
 
 	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
 		if (codes[i] == status) {
@@ -157,50 +161,42 @@ static void answer(struct wh_out *o, int status, const struct wh_req *r, const c
 	        strlen(json), r == NULL || r->close);
 }
 
-static void metrics_page(struct webhook *w, struct wh_req *r, struct wh_out *o)
+void webhook_metrics(void *arg, FILE *fp)
 {
-	char *text = NULL;
-	size_t len = 0;
-	FILE *fp = open_memstream(&text, &len);
+	struct webhook *w = arg;
 
-	if (fp == NULL) {
-		answer(o, 500, r, "{\"error\":\"out of memory\"}");
-		return;
-	}
 	metrics_write(fp, metrics, M_COUNT, &enqueue_hist);
 	enqueuer_metrics(w->q, fp);
-	fclose(fp);
-	respond(o, 200, NULL, "text/plain; version=0.0.4", text, len, r->close);
-	free(text);
 }
 
-/* The routes other than the webhook. */
-static void other_route(struct webhook *w, struct wh_req *r, struct wh_out *o)
+bool webhook_ready(void *arg, char *why, size_t whylen)
 {
-	if (strcmp(r->path, "/healthz") == 0)
-		answer(o, 200, r, "{\"status\":\"ok\"}");
-	else if (strcmp(r->path, "/readyz") != 0)
-		answer(o, 404, r, "{\"error\":\"not found\"}");
-	else if (enqueuer_ready(w->q)) /* a request can be made durable: Redis, or the spool */
-		answer(o, 200, r, "{\"status\":\"ready\"}");
-	else
-		answer(o, 503, r, "{\"status\":\"not ready: Redis down and spool full\"}");
+	struct webhook *w = arg;
+
+	/* A request can be made durable: Redis takes it, or the spool does. */
+	if (enqueuer_ready(w->q))
+		return true;
+	snprintf(why, whylen, "Redis down and spool full");
+	return false;
 }
 
 int webhook_head(struct webhook *w, struct wh_req *r, struct wh_out *o)
 {
+	bool client_close = r->close;
+
 	r->rid[0] = '\0';
 	if (strncmp(r->path, WEBHOOK_PATH, strlen(WEBHOOK_PATH)) == 0)
 		snprintf(r->rid, sizeof(r->rid), "%08x%016llx", w->boot,
 		         (unsigned long long)atomic_fetch_add(&w->seq, 1));
 	/* Answered before its body is read: a body that follows is not read, so the
 	 * connection cannot serve another request. */
-	r->close = r->close || r->has_body;
+	r->close = client_close || r->has_body;
 	if (r->rid[0] == '\0') {
-		if (strcmp(r->path, "/metrics") == 0)
-			metrics_page(w, r, o);
+		/* The admin routes are on the admin listener; load balancers probe here. */
+		if (strcmp(r->path, "/healthz") == 0)
+			answer(o, 200, r, "{\"status\":\"ok\"}");
 		else
-			other_route(w, r, o);
+			answer(o, 404, r, "{\"error\":\"not found\"}");
 	} else if (strcmp(r->path, WEBHOOK_PATH) != 0) {
 		answer(o, 404, r, "{\"error\":\"not found\"}");
 	} else if (strcmp(r->method, "POST") != 0) {
@@ -208,7 +204,7 @@ int webhook_head(struct webhook *w, struct wh_req *r, struct wh_out *o)
 	} else if (r->content_length > w->cfg->max_body) {
 		answer(o, 413, r, "{\"error\":\"body too large\"}");
 	} else {
-		r->close = r->close && !r->has_body;
+		r->close = client_close; /* the body is read: as the client asked */
 		return 1;
 	}
 	return 0;
@@ -289,6 +285,7 @@ void webhook_refuse(struct webhook *w, const struct wh_req *r, int status, struc
 	const char *json = status == 408   ? "{\"error\":\"request timeout\"}"
 	                   : status == 413 ? "{\"error\":\"body too large\"}"
 	                   : status == 431 ? "{\"error\":\"request headers too large\"}"
+	                   : status == 501 ? "{\"error\":\"transfer coding not implemented\"}"
 	                                   : "{\"error\":\"bad request\"}";
 
 	if (status == 408 && r != NULL && r->rid[0])

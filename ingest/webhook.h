@@ -8,10 +8,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
-/* The routes of the HTTP service, free of sockets: POST /api/vapi/webhook, /healthz,
- * /readyz and /metrics. The server (server.c) describes each request as plain data and
- * sends the answers these functions write. */
+/* The routes of the webhook listener, free of sockets: POST /api/vapi/webhook and a plain
+ * GET /healthz for load balancers (metrics and readiness are on the admin listener, through
+ * webhook_metrics() and webhook_ready()). The server (server.c) describes each request as
+ * plain data and sends the answers these functions write. */
 
 struct webhook; /* opaque: settings, authentication, counters */
 
@@ -54,6 +56,14 @@ void webhook_free(struct webhook *w);
  * route, at most webhook_max_body() bytes), or 0 with the answer in o. */
 int webhook_head(struct webhook *w, struct wh_req *r, struct wh_out *o);
 
+/* Writes ingest's metrics (the webhook's counters and the enqueuer's) to fp; arg is the
+ * struct webhook. For the admin listener: safe from any thread. */
+void webhook_metrics(void *arg, FILE *fp);
+
+/* Whether a webhook can be made durable now (Redis, or room in the spool); else false with
+ * the reason in why. arg is the struct webhook. */
+bool webhook_ready(void *arg, char *why, size_t whylen);
+
 /* Largest body accepted. */
 long long webhook_max_body(const struct webhook *w);
 
@@ -70,7 +80,8 @@ void webhook_enqueued(struct webhook *w, const struct wh_req *r, enum enq_result
 void webhook_continue(struct wh_out *o);
 
 /* Answers a request the server cannot finish: 400 (malformed), 408 (too slow), 413 (body
- * over the limit) or 431 (head too large). r may be NULL before the head was read. */
+ * over the limit), 431 (head, chunk extensions or trailers too large) or 501 (a transfer
+ * coding other than chunked). r may be NULL before the head was read. */
 void webhook_refuse(struct webhook *w, const struct wh_req *r, int status, struct wh_out *o);
 
 #endif

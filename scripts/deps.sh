@@ -7,7 +7,8 @@ set -u
 # package|why it is needed
 PACKAGES='build-essential|C compiler, make and libc headers
 pkg-config|finds the compile and link flags of the libraries below
-libcivetweb-dev|HTTP listener of the worker metrics endpoint
+libcivetweb-dev|HTTP library of the admin listener (/metrics, /healthz, /readyz) of both binaries
+node-llhttp|C sources of llhttp, the HTTP/1.x parser ingest is built with (/usr/share/llhttp)
 libhiredis-dev|Redis client library
 libjansson-dev|JSON parser of switchboard-worker
 libpq-dev|PostgreSQL client library

@@ -426,20 +426,19 @@ static int scan_item(struct scan *s, const struct jscan_path *node, int depth)
 	skip_ws(s);
 	if (s->p >= s->end)
 		return fail(s, s->p, "premature end of input");
+	/* Every value is a level, a scalar leaf too, as jansson counts. */
+	if (depth + 1 > JSCAN_MAX_DEPTH)
+		return fail(s, s->p, "maximum parsing depth reached");
 	if (v != NULL)
 		v->kind = JSCAN_OTHER;
 	if (node != NULL)
 		clear_tree(s, node->kids); /* a repeated key: only the last value counts */
 	switch (*s->p) {
 	case '{':
-		if (depth + 1 > JSCAN_MAX_DEPTH)
-			return fail(s, s->p, "maximum parsing depth reached");
 		if (v != NULL)
 			v->kind = JSCAN_OBJECT;
 		return scan_object(s, node ? node->kids : NULL, depth + 1);
 	case '[':
-		if (depth + 1 > JSCAN_MAX_DEPTH)
-			return fail(s, s->p, "maximum parsing depth reached");
 		return scan_array(s, depth + 1);
 	case '"':
 		if (scan_string(s, &a, &b, &esc) != 0)

@@ -1,13 +1,12 @@
-/* Worker metrics and their HTTP listener (civetweb, two threads). */
+/* Worker metrics, and what the admin listener serves of them. */
 #include "wmetrics.h"
 
+#include "admin.h"
 #include "status.h"
 #include "status_http.h"
 
-#include <civetweb.h>
+#include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #define C(name, labels, help)                                                                      \
 	{                                                                                          \
@@ -42,95 +41,64 @@ struct metric wmetrics[WM_COUNT] = {
 struct metric_hist wbatch_hist = {
     "switchboard_worker_batch_seconds", "Time to write, commit and acknowledge one batch", {0}, 0};
 
-static struct mg_context *listener;
-static struct status *snapshot; /* what the page and the gauges read */
+static struct admin *listener;
+static struct status *snapshot; /* what the status page and the gauges read */
 
-/* The group and parked gauges, read from Redis and PostgreSQL now (cached a second), not
- * left by the batch loop: they keep moving while the worker waits for PostgreSQL. */
-static void refresh_gauges(void)
+/* The group and unrouted gauges, read from Redis and PostgreSQL now (cached a second) rather
+ * than left by the batch loop: they keep moving while the worker waits for PostgreSQL. */
+static void write_metrics(void *arg, FILE *fp)
 {
 	struct status_gauges g;
 
-	status_gauges(snapshot, &g);
+	status_gauges(arg, &g);
 	metric_set(&wmetrics[WM_LAG], g.lag);
 	metric_set(&wmetrics[WM_PENDING], g.pending);
 	metric_set(&wmetrics[WM_PARKED_NOW], g.unrouted);
 	metric_set(&wmetrics[WM_PARKED_AGE], g.unrouted_age_s);
-}
-
-static int on_metrics(struct mg_connection *conn, void *cbdata)
-{
-	char *text = NULL;
-	size_t len = 0;
-	FILE *fp = open_memstream(&text, &len);
-
-	(void)cbdata;
-	if (fp == NULL) {
-		mg_send_http_error(conn, 500, "out of memory");
-		return 500;
-	}
-	refresh_gauges();
 	metrics_write(fp, wmetrics, WM_COUNT, &wbatch_hist);
-	fclose(fp);
-	mg_send_http_ok(conn, "text/plain; version=0.0.4", (long long)len);
-	mg_write(conn, text, len);
-	free(text);
-	return 200;
 }
 
-static int on_health(struct mg_connection *conn, void *cbdata)
+static bool is_ready(void *arg, char *why, size_t whylen)
 {
-	int ready =
-	    atomic_load(&wmetrics[WM_REDIS_UP].value) && atomic_load(&wmetrics[WM_PG_UP].value);
-	const char *body =
-	    cbdata == NULL || ready ? "{\"status\":\"ok\"}\n" : "{\"status\":\"not ready\"}\n";
-	int status = cbdata == NULL || ready ? 200 : 503;
+	bool redis = atomic_load(&wmetrics[WM_REDIS_UP].value) != 0;
+	bool pg = atomic_load(&wmetrics[WM_PG_UP].value) != 0;
 
-	mg_response_header_start(conn, status);
-	mg_response_header_add(conn, "Content-Type", "application/json", -1);
-	mg_response_header_send(conn);
-	mg_write(conn, body, strlen(body));
-	return status;
+	(void)arg;
+	if (!redis || !pg)
+		snprintf(why, whylen, "%s",
+		         !redis && !pg ? "Redis and PostgreSQL down"
+		         : redis       ? "PostgreSQL down"
+		                       : "Redis down");
+	return redis && pg;
 }
 
 int wmetrics_start(const struct cfg *cfg, char *err, size_t errlen)
 {
-	const char *listen = cfg->metrics_listen;
-	const char *opts[] = {"listening_ports", listen, "num_threads", "4", NULL};
-	struct mg_callbacks cb;
-	struct mg_init_data init = {&cb, NULL, opts};
-	unsigned code = 0;
-	char why[256] = "";
-	struct mg_error_data ed = {&code, why, sizeof(why)};
+	struct admin_source src = {.component = "worker",
+	                           .metrics = write_metrics,
+	                           .ready = is_ready,
+	                           .routes = status_http_routes,
+	                           .nroutes = status_http_nroutes,
+	                           .token = cfg->admin_token};
 
-	memset(&cb, 0, sizeof(cb));
 	snapshot = status_new(cfg);
 	if (snapshot == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	mg_init_library(0);
-	listener = mg_start2(&init, &ed);
+	src.arg = snapshot;
+	listener = admin_start(cfg->metrics_listen, "WORKER_METRICS_LISTEN", &src, err, errlen);
 	if (listener == NULL) {
-		snprintf(err, errlen, "WORKER_METRICS_LISTEN %s: %s", listen, why);
-		mg_exit_library();
 		status_free(snapshot);
 		snapshot = NULL;
 		return -1;
 	}
-	mg_set_request_handler(listener, "/metrics$", on_metrics, NULL);
-	mg_set_request_handler(listener, "/healthz$", on_health, NULL);
-	mg_set_request_handler(listener, "/readyz$", on_health, listener);
-	status_http_register(listener, snapshot, cfg->admin_token);
 	return 0;
 }
 
 void wmetrics_stop(void)
 {
-	if (listener == NULL)
-		return;
-	mg_stop(listener);
-	mg_exit_library();
+	admin_stop(listener);
 	listener = NULL;
 	status_free(snapshot);
 	snapshot = NULL;

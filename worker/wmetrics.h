@@ -4,7 +4,7 @@
 #include "cfg.h"
 #include "metrics.h"
 
-/* The worker's metrics, and the small HTTP listener that serves them. */
+/* The worker's metrics, served with /healthz and /readyz by the admin listener (admin.h). */
 enum wmetric {
 	WM_FILED,        /* messages filed under an organization */
 	WM_UNROUTED,     /* messages parked as unrouted */
@@ -27,9 +27,10 @@ enum wmetric {
 extern struct metric wmetrics[WM_COUNT];
 extern struct metric_hist wbatch_hist; /* time to write and acknowledge one batch */
 
-/* Serves /metrics, /healthz and /readyz (ready while both connections are up), and the status
- * page with its API (status_http.h), on cfg's WORKER_METRICS_LISTEN (host:port). cfg is
- * borrowed until wmetrics_stop(). Returns 0, or -1 with the reason in err. */
+/* Starts the admin listener on cfg's WORKER_METRICS_LISTEN (host:port): /metrics, /healthz
+ * and /readyz (ready while both connections are up), and the status page with its API
+ * (status_http.h). cfg is borrowed until wmetrics_stop(). Returns 0, or -1 with the reason
+ * in err. */
 int wmetrics_start(const struct cfg *cfg, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 

@@ -1,5 +1,5 @@
 # libFuzzer targets, included by the Makefile (which defines WARN):
-#   make fuzz           builds both targets and runs each for FUZZ_SECONDS
+#   make fuzz           builds the targets and runs each for FUZZ_SECONDS
 #   make fuzz-build     builds them only
 # Each run starts from the corpus in build/fuzz/corpus/NAME, seeded from the Vapi samples
 # and tests/fixtures; a crashing input is written to build/fuzz/NAME-crash-<sha1>, and
@@ -16,7 +16,7 @@ VAPI_SAMPLES_DIR ?= tests/fixtures/vapi
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(WARN) \
 	-Icommon -Iworker -Iingest
-FUZZ_NAMES := auth vapi_msg httpreq
+FUZZ_NAMES := auth vapi_msg httpframe
 
 .PHONY: fuzz fuzz-build
 
@@ -36,11 +36,18 @@ $(FUZZ_OUT)/fuzz_vapi_msg: tests/fuzz/fuzz_vapi_msg.c worker/vapi_msg.c worker/j
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(shell pkg-config --cflags jansson) -o $@ \
 		$(filter %.c,$^) $(shell pkg-config --libs jansson) -lm
 
-$(FUZZ_OUT)/fuzz_httpreq: tests/fuzz/fuzz_httpreq.c ingest/httpreq.c common/util.c \
-		ingest/httpreq.h common/util.h
+# llhttp's generated code is compiled without our warning flags (it is not ours).
+$(FUZZ_OUT)/llhttp/%.o: $(LLHTTP_DIR)/%.c
 	@mkdir -p $(@D)
 	@[ "$(V)" = 1 ] || echo "  FUZZCC  $@"
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^)
+	$(Q)$(FUZZ_CC) $(filter-out $(WARN) -fsanitize=fuzzer%,$(FUZZ_CFLAGS)) \
+		-fsanitize=fuzzer-no-link,address,undefined $(LLHTTP_CFLAGS) -c -o $@ $<
+
+$(FUZZ_OUT)/fuzz_httpframe: tests/fuzz/fuzz_httpframe.c ingest/httpframe.c ingest/httpframe.h \
+		$(LLHTTP_SRC:$(LLHTTP_DIR)/%.c=$(FUZZ_OUT)/llhttp/%.o)
+	@mkdir -p $(@D)
+	@[ "$(V)" = 1 ] || echo "  FUZZCC  $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(LLHTTP_CFLAGS) -o $@ $(filter %.c %.o,$^)
 
 # Runs every target even when one finds a crash, and fails if any did.
 fuzz: fuzz-build

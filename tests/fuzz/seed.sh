@@ -7,15 +7,15 @@ out=$1
 samples=$2
 fixtures=$3
 
-mkdir -p "$out/corpus/vapi_msg" "$out/corpus/auth" "$out/corpus/httpreq"
+mkdir -p "$out/corpus/vapi_msg" "$out/corpus/auth" "$out/corpus/httpframe"
 
-# fuzz_httpreq: a piece-size byte, then requests as clients send them.
+# fuzz_httpframe: a piece-size byte, then requests as clients send them (pipelined too).
 printf '\007POST /api/vapi/webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}' \
-	>"$out/corpus/httpreq/seed-length"
-printf '\003POST /api/vapi/webhook HTTP/1.1\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n2;a=b\r\n{}\r\n0\r\nX-T: 1\r\n\r\n' \
-	>"$out/corpus/httpreq/seed-chunked"
-printf '\077GET /healthz HTTP/1.0\nConnection: keep-alive\nX-Forwarded-For: 1.2.3.4\nX-Forwarded-For: 5.6.7.8\n\n' \
-	>"$out/corpus/httpreq/seed-lf"
+	>"$out/corpus/httpframe/seed-length"
+printf '\003POST /api/vapi/webhook HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n2;a=b\r\n{}\r\n0\r\nX-T: 1\r\n\r\n' \
+	>"$out/corpus/httpframe/seed-chunked"
+printf '\077GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\nX-Forwarded-For: 1.2.3.4\r\nX-Forwarded-For: 5.6.7.8\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n' \
+	>"$out/corpus/httpframe/seed-pipelined"
 for f in "$samples"/*.json "$fixtures"/*.json "$fixtures"/malformed/*.body; do
 	[ -f "$f" ] && cp "$f" "$out/corpus/vapi_msg/"
 done

@@ -155,6 +155,7 @@ class Stack:
         self.procs = []
         self.ingest = None
         self.ingest_port = None
+        self.admin_port = None
         self.spool_dir = tempfile.mkdtemp(prefix="spool-", dir=tmp)
 
     def env(self, **extra):
@@ -176,6 +177,8 @@ class Stack:
     def start_ingest(self, port=None, **env):
         self.ingest_port = port or free_port()
         env.setdefault("INGEST_LISTEN", "127.0.0.1:%d" % self.ingest_port)
+        self.admin_port = free_port()
+        env.setdefault("INGEST_ADMIN_LISTEN", "127.0.0.1:%d" % self.admin_port)
         env.setdefault("INGEST_SPOOL_DIR", self.spool_dir)
         env.setdefault("INGEST_THREADS", 2)
         p = Proc("ingest-%d" % len(self.procs), [os.path.join(BIN, "switchboard-ingest")],
@@ -192,8 +195,8 @@ class Stack:
         self.procs.append(p)
         return p
 
-    def http(self, method, path, body=None, headers=None):
-        c = http.client.HTTPConnection("127.0.0.1", self.ingest_port, timeout=30)
+    def http(self, method, path, body=None, headers=None, port=None):
+        c = http.client.HTTPConnection("127.0.0.1", port or self.ingest_port, timeout=30)
         try:
             c.request(method, path, body=body, headers=headers or {})
             r = c.getresponse()
@@ -203,6 +206,10 @@ class Stack:
         finally:
             c.close()
 
+    def admin(self, path, method="GET"):
+        """A request to ingest's admin listener (/metrics, /healthz, /readyz)."""
+        return self.http(method, path, port=self.admin_port)
+
     def post(self, body, secret=SECRET):
         headers = {"Content-Type": "application/json"}
         if secret is not None:
@@ -211,7 +218,7 @@ class Stack:
 
     def spool_entries(self):
         """Ingest's switchboard_ingest_spool_entries gauge."""
-        for line in self.http("GET", "/metrics")[1].decode().splitlines():
+        for line in self.admin("/metrics")[1].decode().splitlines():
             if line.startswith("switchboard_ingest_spool_entries "):
                 return int(line.split()[1])
         raise AssertionError("no spool gauge in ingest's /metrics")

@@ -58,7 +58,7 @@ def test_hmac_signature_over_the_exact_bytes(stack):
     r = post(stack, {"x-signature": sign(b"other", now, BODY), "x-timestamp": str(now)})
     assert r[0] == 401 and reason(r) == "mismatch"
     assert stack.redis.client().xlen(STREAM) == 2
-    metrics = stack.http("GET", "/metrics")[1].decode()
+    metrics = stack.admin("/metrics")[1].decode()
     assert 'switchboard_ingest_auth_failures_total{reason="stale"} 1' in metrics
     assert 'switchboard_ingest_auth_failures_total{reason="malformed"} 1' in metrics
 

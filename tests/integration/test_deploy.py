@@ -333,10 +333,11 @@ class Launched:
         return codes
 
 
-def run_scenario(pg, redis_client, ingest_port, secret_header, secret, worker_ports,
-                 worker_procs, ingest_proc, drain_argv, drain_env, n_calls=12):
+def run_scenario(pg, redis_client, ingest_port, admin_port, secret_header, secret,
+                 worker_ports, worker_procs, ingest_proc, drain_argv, drain_env, n_calls=12):
     """Posts 3 * n_calls messages through ingest, waits until PostgreSQL has them, runs the
-    drain command, checks status and metrics. Returns the parsed `status --json`."""
+    drain command, checks status and metrics (ingest's on its admin listener at admin_port).
+    Returns the parsed `status --json`."""
     seed(pg, [ORG], [(PHONE, ORG)])
     assert post(ingest_port, body({"type": "status-update"}), secret_header, "wrong") == 401
     bodies = messages(n_calls)
@@ -377,7 +378,8 @@ def run_scenario(pg, redis_client, ingest_port, secret_header, secret, worker_po
                                 '{outcome="filed"}')
         return total == len(bodies)
     wait_until(counted, 20, "the workers' metrics to count every message")
-    code, text = http_get(ingest_port, "/metrics")
+    assert http_get(ingest_port, "/metrics")[0] == 404  # only on the admin listener
+    code, text = http_get(admin_port, "/metrics")
     assert code == 200
     assert metric_sum(text, "switchboard_ingest_requests_total",
                       '{route="webhook",status="200"}') == len(bodies)
@@ -699,8 +701,9 @@ def test_compose_services_run_natively(tmp_root, pg_server):
                            env=bare.env("ingest", {8080: free_port()}), capture_output=True,
                            text=True, timeout=10, cwd=ROOT)
         assert r.returncode == 2 and "WEBHOOK_SECRET" in r.stderr, (r.returncode, r.stderr)
-        iport = free_port()
-        ing_ports = {8080: iport}
+        iport, aport = free_port(), free_port()
+        admin_cport = int(ing["environment"]["INGEST_ADMIN_LISTEN"].rsplit(":", 1)[1])
+        ing_ports = {8080: iport, admin_cport: aport}
         ing_env = m.env("ingest", ing_ports)
         ingest = run.start("compose-ingest", [m.binary(ing["command"][0])] +
                            ing["command"][1:], ing_env)
@@ -725,7 +728,8 @@ def test_compose_services_run_natively(tmp_root, pg_server):
 
         # `docker compose run --rm worker switchboard-worker drain`
         drain_env = m.env("worker", {mport: free_port()})
-        status = run_scenario(pg_server, client, iport,
+        assert http_get(aport, "/readyz")[0] == 200
+        status = run_scenario(pg_server, client, iport, aport,
                               ing_env["WEBHOOK_SECRET_HEADER"], FILLED["WEBHOOK_SECRET"],
                               wports, workers, ingest,
                               [m.binary("switchboard-worker"), "drain", "--timeout", "60s"],
@@ -837,7 +841,7 @@ def test_systemd_units_run_natively(tmp_root, redis_server, pg_server):
     assert units == ["switchboard-ingest.service", "switchboard-migrate.service",
                      "switchboard-worker@.service"], units
     tmp = tempfile.mkdtemp(prefix="systemd-", dir=tmp_root)
-    ingest_port = free_port()
+    ingest_port, admin_port = free_port(), free_port()
     worker_ports = [free_port() for _ in range(3)]
 
     # /etc/switchboard/env from deploy/systemd/switchboard.env, addresses mapped to the test
@@ -855,6 +859,8 @@ def test_systemd_units_run_natively(tmp_root, redis_server, pg_server):
         env_file[k] = v
     assert "WEBHOOK_SECRET" in env_file and env_file["WEBHOOK_SECRET"] == ""
     env_file["WEBHOOK_SECRET"] = "systemd-secret-0123456789"
+    # The admin listener's default port (9100) may be taken here: the operator picks one.
+    env_file["INGEST_ADMIN_LISTEN"] = "127.0.0.1:%d" % admin_port
     # Defaults that point into the unit's StateDirectory= move to the test folder too.
     for name, default in help_settings("switchboard-ingest").items():
         if name not in env_file and default and default.startswith("/var/lib/switchboard"):
@@ -915,7 +921,7 @@ def test_systemd_units_run_natively(tmp_root, redis_server, pg_server):
 
         # The operator's drain: the worker binary with the same environment file.
         drain_env = minimal_env(**read_env_file(path))
-        status = run_scenario(pg_server, redis_server.client(), ingest_port,
+        status = run_scenario(pg_server, redis_server.client(), ingest_port, admin_port,
                               env_file.get("WEBHOOK_SECRET_HEADER", "X-Vapi-Secret"),
                               env_file["WEBHOOK_SECRET"], worker_ports, workers, ingest,
                               [os.path.join(BIN, "switchboard-worker"), "drain", "--timeout",

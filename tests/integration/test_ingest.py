@@ -42,7 +42,7 @@ def test_wrong_or_missing_secret_is_401_and_enqueues_nothing(stack):
     assert xlen(stack) == 0
     assert stack.post(SAMPLE)[0] == 200
     assert xlen(stack) == 1
-    _, metrics, _ = stack.http("GET", "/metrics")
+    _, metrics, _ = stack.admin("/metrics")
     text = metrics.decode()
     assert 'switchboard_ingest_auth_failures_total{reason="missing"} 2' in text
     assert 'switchboard_ingest_auth_failures_total{reason="mismatch"} 4' in text
@@ -91,7 +91,7 @@ def test_redis_down_is_spooled_then_recovers(stack):
     wait_until(lambda: xlen(stack) == 2, 10, "the spooled entry to reach Redis")
     for _ in range(20):
         assert json.loads(stack.post(SAMPLE)[1])["id"] != "spool"
-    _, metrics, _ = stack.http("GET", "/metrics")
+    _, metrics, _ = stack.admin("/metrics")
     assert "switchboard_ingest_spooled_total 1" in metrics.decode()
     assert "switchboard_ingest_redis_errors_total" in metrics.decode()
 

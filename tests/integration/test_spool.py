@@ -34,10 +34,10 @@ def test_redis_down_spools_then_redrives_in_order(stack):
         answers = [stack.post(msg(i)) for i in range(1, 41)]
         assert [a[0] for a in answers] == [200] * 40
         assert all(json.loads(a[1])["id"] == "spool" for a in answers)
-        metrics = stack.http("GET", "/metrics")[1].decode()
+        metrics = stack.admin("/metrics")[1].decode()
         assert "switchboard_ingest_spool_entries 40" in metrics
         assert "switchboard_ingest_redis_up 0" in metrics
-        assert stack.http("GET", "/readyz")[0] == 200  # the spool can take more
+        assert stack.admin("/readyz")[0] == 200  # the spool can take more
     finally:
         stack.redis.start()
     wait_until(lambda: stack.redis.client().xlen(STREAM) == 41, 20, "the re-drive")
@@ -47,7 +47,7 @@ def test_redis_down_spools_then_redrives_in_order(stack):
     assert bodies == [msg(i) for i in range(41)], "re-driven out of order"
     stack.wait_drained(30)
     assert query(stack.pg, "SELECT count(*) FROM calls")[0][0] == 41
-    assert "switchboard_ingest_spool_entries 0" in stack.http("GET", "/metrics")[1].decode()
+    assert "switchboard_ingest_spool_entries 0" in stack.admin("/metrics")[1].decode()
 
 
 def test_redis_killed_under_load_loses_nothing(stack):
@@ -246,11 +246,11 @@ def test_full_spool_answers_503(stack):
         big = body({"type": "x", "pad": "y" * 300000})
         codes = [stack.post(big)[0] for _ in range(5)]
         assert codes == [200, 200, 200, 503, 503], codes
-        assert stack.http("GET", "/readyz")[0] == 503
+        assert stack.admin("/readyz")[0] == 503
     finally:
         stack.redis.start()
     wait_until(lambda: stack.redis.client().xlen(STREAM) == 3, 20, "the re-drive")
-    assert stack.http("GET", "/readyz")[0] == 200
+    assert stack.admin("/readyz")[0] == 200
 
 
 def test_slow_clients_do_not_pin_the_server(stack):

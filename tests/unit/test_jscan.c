@@ -148,6 +148,19 @@ static void test_depth_limit(void **state)
 		memset(deep + depth, ']', (size_t)depth);
 		assert_int_equal(agree("depth", deep, 2 * (size_t)depth), 0);
 	}
+	/* A scalar leaf is a level too: `[`×2047 `1` is 2048 deep, the most accepted. */
+	for (int depth = 2047; depth <= 2049; depth++) {
+		struct jscan_value v[S_COUNT];
+		char *arena = NULL;
+
+		memset(deep, '[', (size_t)depth);
+		deep[depth] = '1';
+		memset(deep + depth + 1, ']', (size_t)depth);
+		assert_int_equal(agree("leaf depth", deep, 2 * (size_t)depth + 1), 0);
+		assert_int_equal(scan(deep, 2 * (size_t)depth + 1, v, &arena),
+		                 depth < 2048 ? 0 : -1);
+		free(arena);
+	}
 	free(deep);
 }
 
