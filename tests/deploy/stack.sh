@@ -107,14 +107,18 @@ post_status() {
 
 # The variables exported in the test's shell stayed out: the containers see compose's own.
 check_container_env() {
-	local w i
+	local w i sp
 	w=$(dc exec -T worker printenv REDIS_URL DATABASE_URL WORKER_METRICS_LISTEN | tr -d '\r' |
 		sed 's/:[^:@/]*@/:***@/' | tr '\n' ' ')
 	i=$(dc exec -T ingest printenv REDIS_URL INGEST_LISTEN INGEST_SPOOL_DIR | tr -d '\r' |
 		tr '\n' ' ')
-	step "worker environment: $w; ingest environment: $i"
+	# The spool volume took the image folder's owner: ingest (user 10001) can write to it.
+	sp=$(dc exec -T ingest sh -c 'd=/var/lib/switchboard/spool; : >"$d/.w" && rm "$d/.w" &&
+		stat -c "%u %a" "$d"' | tr -d '\r')
+	step "worker environment: $w; ingest environment: $i; spool owner and mode: $sp"
 	[ "$w" = "redis://redis:6379/0 postgresql://switchboard_worker:***@postgres:5432/switchboard 0.0.0.0:9090 " ] &&
-		[ "$i" = "redis://redis:6379/0 0.0.0.0:8080 /var/lib/switchboard/spool " ]
+		[ "$i" = "redis://redis:6379/0 0.0.0.0:8080 /var/lib/switchboard/spool " ] &&
+		[ "$sp" = "10001 700" ]
 }
 
 # The workers are connected as switchboard_worker, which may not change the schema (tried
