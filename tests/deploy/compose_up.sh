@@ -21,7 +21,7 @@
 # (tests/deploy/images.sh) and kept in podman's storage; the Switchboard image is built from
 # deploy/Dockerfile by `docker-compose up --build` as a user builds it. Podman runs health
 # checks only through systemd timers, which a machine without systemd lacks: a ticker here
-# runs them every TICK seconds. The podman service and the ticker are stopped by their PID
+# runs them every TICK seconds. The podman service, the ticker and the senders are stopped by PID
 # on exit, whatever the outcome. Everything listens on 127.0.0.1 or on the project's own
 # podman network. Exits 0 (also when podman cannot run at all: "SKIPPED" and the reason),
 # or 1 with the step that failed.
@@ -109,11 +109,12 @@ tls_step() {
 }
 
 [ "$(id -u)" = 0 ] || skip "needs root (rootful podman; the recipe is for root)"
+# shellcheck source=tests/deploy/stack.sh
 . "$HERE/stack.sh"
 need_tools || fail "the tools above are missing and could not be installed"
 
 WORK=$(mktemp -d /var/tmp/sb-compose.XXXXXX) || fail "mktemp"
-SVC_PID= TICK_PID= STARTED=
+SVC_PID='' TICK_PID='' SENDERS='' STARTED=''
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
@@ -131,6 +132,10 @@ cleanup() {
 			podman volume rm -f "$v" >/dev/null 2>&1
 		done
 		podman network rm "${PROJECT}_default" >/dev/null 2>&1
+	fi
+	if [ -n "$SENDERS" ]; then
+		kill "$SENDERS" 2>/dev/null
+		wait "$SENDERS" 2>/dev/null
 	fi
 	if [ -n "$TICK_PID" ]; then
 		kill "$TICK_PID" 2>/dev/null
@@ -269,6 +274,7 @@ dc restart ingest >>"$WORK/up.log" 2>&1 || fail "docker-compose restart ingest"
 step "docker-compose restart ingest took $((SECONDS - t)) s"
 wait "$SENDERS"
 rc=$?
+SENDERS=''
 cat "$WORK/senders.log"
 [ "$rc" = 0 ] || fail "not every webhook was accepted across the restart"
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers of tests/deploy/compose_up.sh (sourced; bash): the tools it needs, and questions
 # about the running compose project $PROJECT, asked the way an operator would (podman,
 # docker-compose exec, psql, redis-cli). Each returns non-zero, with a line on stderr where
@@ -6,7 +7,7 @@
 # podman, runc, debootstrap (the base image), docker-compose, curl and python3; installed
 # with apt-get when missing (as root, like scripts/deps.sh).
 need_tools() {
-	local missing= t
+	local missing='' t
 	for t in podman:podman runc:runc debootstrap:debootstrap docker-compose:docker-compose \
 		curl:curl /usr/bin/python3:python3 aardvark-dns:aardvark-dns netavark:netavark; do
 		case "${t%%:*}" in
@@ -20,6 +21,7 @@ need_tools() {
 		return 1
 	}
 	step "installing$missing (apt-get)"
+	# shellcheck disable=SC2086 # a list of package names
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing >/dev/null ||
 		{ apt-get update -q >/dev/null &&
 			DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing >/dev/null; }
@@ -113,6 +115,7 @@ check_container_env() {
 	i=$(dc exec -T ingest printenv REDIS_URL INGEST_LISTEN INGEST_SPOOL_DIR | tr -d '\r' |
 		tr '\n' ' ')
 	# The spool volume took the image folder's owner: ingest (user 10001) can write to it.
+	# shellcheck disable=SC2016 # expanded by the container's shell
 	sp=$(dc exec -T ingest sh -c 'd=/var/lib/switchboard/spool; : >"$d/.w" && rm "$d/.w" &&
 		stat -c "%u %a" "$d"' | tr -d '\r')
 	step "worker environment: $w; ingest environment: $i; spool owner and mode: $sp"

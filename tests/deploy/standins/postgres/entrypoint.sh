@@ -32,6 +32,7 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
 		case "$f" in
 		*.sh)
 			echo "postgres stand-in: running $f"
+			# shellcheck disable=SC1090 # the scripts mounted by the user
 			if [ -x "$f" ]; then "$f"; else . "$f"; fi
 			;;
 		*.sql)
