@@ -63,7 +63,7 @@ base_image() {
 
 # Builds the stand-in in standins/$1 as image $2 unless an up-to-date one is present.
 standin() {
-	local dir="$here/standins/$1" name=$2 want have t0=$SECONDS
+	local dir="$here/standins/$1" name=$2 want have old t0=$SECONDS
 	want=$( (cd "$dir" && find . -type f -print0 | sort -z | xargs -0 sha256sum) |
 		sha256sum | cut -c1-16)
 	have=$(recipe_of "$name")
@@ -71,11 +71,14 @@ standin() {
 		return 0
 	fi
 	say "building the stand-in $name from $dir"
+	old=$(podman image inspect --format '{{.Id}}' "$name" 2>/dev/null || true)
 	podman build --format docker --label "$LABEL=$want" -t "$name" "$dir" >"/var/tmp/sb-$1.log" 2>&1 || {
 		tail -n 30 "/var/tmp/sb-$1.log" >&2
 		return 1
 	}
 	rm -f "/var/tmp/sb-$1.log"
+	# The image of the previous recipe, now untagged (kept if a container still uses it).
+	[ -z "$old" ] || podman rmi "$old" >/dev/null 2>&1 || true
 	say "built $name in $((SECONDS - t0)) s"
 }
 
