@@ -28,7 +28,9 @@
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 HERE=$ROOT/tests/deploy
-PROJECT=sbcompose
+# One project per run (its containers, volumes and network carry the name): runs on the same
+# machine at the same time do not meet.
+PROJECT=sbcompose$$
 TICK=${COMPOSE_TEST_TICK:-3}
 CALLS_BEFORE=${COMPOSE_TEST_CALLS_BEFORE:-60}   # posted with two workers
 CALLS_DURING=${COMPOSE_TEST_CALLS_DURING:-150}  # posted while a worker dies, ingest restarts
@@ -118,21 +120,6 @@ SVC_PID='' TICK_PID='' SENDERS='' STARTED=''
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
-	if [ -n "$STARTED" ]; then
-		if [ "$rc" != 0 ]; then
-			step "logs of the stack (last 40 lines of each container)"
-			(cd "$WORK/$PROJECT" && dc --profile tls logs --no-color --tail 40) 2>&1 | tail -n 400
-		fi
-		(cd "$WORK/$PROJECT" && dc --profile tls down -v --timeout 10) >/dev/null 2>&1
-		# What down could not remove (a container podman kept), by the project's label.
-		for c in $(podman ps -aq --filter "label=com.docker.compose.project=$PROJECT"); do
-			podman rm -f "$c" >/dev/null 2>&1
-		done
-		for v in $(podman volume ls -q --filter "label=com.docker.compose.project=$PROJECT"); do
-			podman volume rm -f "$v" >/dev/null 2>&1
-		done
-		podman network rm "${PROJECT}_default" >/dev/null 2>&1
-	fi
 	if [ -n "$SENDERS" ]; then
 		kill "$SENDERS" 2>/dev/null
 		wait "$SENDERS" 2>/dev/null
@@ -141,10 +128,18 @@ cleanup() {
 		kill "$TICK_PID" 2>/dev/null
 		wait "$TICK_PID" 2>/dev/null
 	fi
+	if [ -n "$STARTED" ]; then
+		if [ "$rc" != 0 ]; then
+			step "logs of the stack (last 40 lines of each container)"
+			(cd "$WORK/$PROJECT" && dc --profile tls logs --no-color --tail 40) 2>&1 | tail -n 400
+		fi
+		(cd "$WORK/$PROJECT" && dc --profile tls down -v --timeout 10) >/dev/null 2>&1
+	fi
 	if [ -n "$SVC_PID" ]; then
 		kill "$SVC_PID" 2>/dev/null
 		wait "$SVC_PID" 2>/dev/null
 	fi
+	[ -z "${CONTAINERS_CONF:-}" ] || remove_project "$PROJECT"
 	rm -rf "$WORK"
 	step "finished in $((SECONDS - T0)) s (exit $rc)"
 	exit "$rc"
@@ -211,11 +206,10 @@ INGEST=http://127.0.0.1:$INGEST_PORT
 
 # --- up -------------------------------------------------------------------------------------
 STARTED=1
-if [ -n "$(podman ps -aq --filter "label=com.docker.compose.project=$PROJECT")$(podman volume \
-	ls -q --filter "label=com.docker.compose.project=$PROJECT")" ]; then
-	step "removing what an interrupted earlier run of this test left (project $PROJECT)"
-	dc --profile tls down -v --timeout 10 >/dev/null 2>&1
-fi
+for p in $(stale_projects); do
+	step "removing what an interrupted earlier run of this test left (project $p)"
+	remove_project "$p"
+done
 step "docker-compose up -d --build"
 t=$SECONDS
 dc up -d --build >"$WORK/up.log" 2>&1 || {

@@ -45,6 +45,34 @@ set_env() {
 
 dc() { docker-compose "$@"; }
 
+# Removes what is left of compose project $1 (after `down`, or of a run that was killed): its
+# containers, volumes and network, and the conmon processes podman keeps for up to five
+# minutes after each `exec` or health check in its containers.
+remove_project() {
+	local label="label=com.docker.compose.project=$1" c
+	for c in $(podman ps -aq --filter "$label"); do
+		podman rm -f "$c" >/dev/null 2>&1
+	done
+	for c in $(podman volume ls -q --filter "$label"); do
+		podman volume rm -f "$c" >/dev/null 2>&1
+	done
+	! podman network exists "${1}_default" || podman network rm "${1}_default" >/dev/null 2>&1
+	for c in $(pgrep -f -- "conmon .* -n ${1}_[a-z]+_[0-9]+ "); do
+		kill "$c" 2>/dev/null
+	done
+}
+
+# Projects of earlier runs of this test (sbcomposePID) whose process is gone.
+stale_projects() {
+	local p
+	{
+		podman ps -a --format '{{index .Labels "com.docker.compose.project"}}'
+		podman volume ls --format '{{index .Labels "com.docker.compose.project"}}'
+	} | grep -E '^sbcompose[0-9]+$' | sort -u | while read -r p; do
+		kill -0 "${p#sbcompose}" 2>/dev/null || echo "$p"
+	done
+}
+
 # IDs of the project's running containers of service $1.
 containers() {
 	podman ps --filter "label=com.docker.compose.project=$PROJECT" \
