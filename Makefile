@@ -1,5 +1,6 @@
 # Switchboard build. Plain GNU make: `make`, `make test`, `make run`, `make sanitize`,
-# `make lint`. `V=1` shows the full command lines; `SANITIZER=address,undefined` builds
+# `make lint`, `make compose-test` (docker-compose.yml in containers, podman; not part of
+# `make test`). `V=1` shows the full command lines; `SANITIZER=address,undefined` builds
 # everything with those sanitizers (into build/san and bin/san, so plain and sanitized
 # objects never mix).
 
@@ -63,7 +64,7 @@ WORKER_LIB_OBJ := $(WORKER_LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/migrations.o \
 WORKER_OBJ := $(BUILD)/worker/main.o $(WORKER_LIB_OBJ)
 MIGRATIONS := $(sort $(wildcard deploy/sql/*.sql))
 
-.PHONY: all deps test unit integration sanitize lint run clean fuzz bench
+.PHONY: all deps test unit integration sanitize lint run clean fuzz bench compose-test
 all: $(BIN)/switchboard-ingest $(BIN)/switchboard-worker
 
 include deploy/vapictl/vapictl.mk
@@ -152,6 +153,11 @@ sanitize:
 
 lint:
 	@sh scripts/lint.sh
+
+# The compose stack built and run in containers (podman + docker-compose), as README's
+# "docker compose" section does it; needs root. See tests/deploy/compose_up.sh.
+compose-test:
+	@bash tests/deploy/compose_up.sh
 
 run: deps all
 	@bash scripts/run-local.sh

@@ -68,7 +68,12 @@ COMPOSE_OVERRIDES = {
     "WORKER_METRICS_LISTEN": "the worker health check needs the listener",
     "INGEST_SPOOL_DIR": "a volume",
 }
-FILLED = {"WEBHOOK_SECRET": "compose-secret-0123456789", "POSTGRES_PASSWORD": "pg-pass-42"}
+FILLED = {"WEBHOOK_SECRET": "compose-secret-0123456789", "POSTGRES_PASSWORD": "pg-pass-42",
+          "DB_OWNER_PASSWORD": "owner-pass-42", "DB_WORKER_PASSWORD": "worker-pass-42"}
+# The roles deploy/postgres/roles.sh creates; migrate connects as the first, the rest as the
+# second.
+DB_OWNER, DB_WORKER = "switchboard_owner", "switchboard_worker"
+ROLES_SCRIPT = os.path.join(ROOT, "deploy", "postgres", "roles.sh")
 SENSITIVE = re.compile(r"SECRET|PASSWORD|TOKEN|API_KEY")
 
 
@@ -142,8 +147,9 @@ def parse_env_example(path):
     return active, commented, mentioned
 
 
-def docker_compose(env_text, *args, profiles=()):
-    """Runs Debian's docker-compose (v1, Python) on our file with env_text as its .env."""
+def docker_compose(env_text, *args, profiles=(), shell=None):
+    """Runs Debian's docker-compose (v1, Python) on our file with env_text as its .env;
+    shell: variables of the shell that runs it."""
     exe = shutil.which("docker-compose")
     assert exe, "docker-compose not installed (sh scripts/deps.sh)"
     assert yaml is not None, "python3-yaml not installed (sh scripts/deps.sh)"
@@ -154,14 +160,14 @@ def docker_compose(env_text, *args, profiles=()):
         for p in profiles:
             argv += ["--profile", p]
         with tempfile.TemporaryDirectory() as home:
-            return subprocess.run(argv + list(args), env=minimal_env(HOME=home),
+            return subprocess.run(argv + list(args), env=minimal_env(HOME=home, **(shell or {})),
                                   capture_output=True, text=True, timeout=60, cwd=ROOT)
 
 
-def compose_config(env_text=None, profiles=("tls",)):
+def compose_config(env_text=None, profiles=("tls",), shell=None):
     if env_text is None:
         env_text = "".join("%s=%s\n" % kv for kv in FILLED.items())
-    r = docker_compose(env_text, "config", profiles=profiles)
+    r = docker_compose(env_text, "config", profiles=profiles, shell=shell)
     assert r.returncode == 0, r.stderr
     return yaml.safe_load(r.stdout)
 
@@ -423,8 +429,15 @@ def test_compose_file_is_valid_compose():
         r = docker_compose(f.read(), "config", "-q")
     assert r.returncode != 0
     required = [k for k, (kind, _) in compose_vars().items() if kind == "?"]
-    assert set(required) >= {"POSTGRES_PASSWORD"}, required
+    assert set(required) >= {"POSTGRES_PASSWORD", "DB_OWNER_PASSWORD", "DB_WORKER_PASSWORD",
+                             "WEBHOOK_SECRET"}, required
     assert any(k in r.stderr for k in required), r.stderr
+    # Each required value alone missing (or empty) stops compose, naming it: ingest without
+    # its secret would refuse to start and restart in a loop.
+    for k in required:
+        r = docker_compose("".join("%s=%s\n" % (n, "" if n == k else v)
+                                   for n, v in FILLED.items()), "config", "-q")
+        assert r.returncode != 0 and k in r.stderr, (k, r.stderr)
 
 
 def test_compose_wiring():
@@ -506,6 +519,37 @@ def test_compose_wiring():
                 assert isinstance(v, str) and re.fullmatch(r"\$\{%s(:\?[^}]*|:-)?\}" % k, v), \
                     "%s.%s must come from the environment, with no default" % (name, k)
     assert "POSTGRES_PASSWORD" in raw["services"]["postgres"]["environment"]
+
+    # No Switchboard service connects as the superuser: migrate as the schema's owner, the
+    # workers (and the operator commands, run in the worker service) as a role of their own.
+    users = {name: urllib.parse.urlparse(sv[name]["environment"]["DATABASE_URL"])
+             for name in ("migrate", "worker")}
+    assert (users["migrate"].username, users["worker"].username) == (DB_OWNER, DB_WORKER)
+    assert users["migrate"].password == FILLED["DB_OWNER_PASSWORD"]
+    assert users["worker"].password == FILLED["DB_WORKER_PASSWORD"]
+    for name in SWITCHBOARD_SERVICES:
+        assert FILLED["POSTGRES_PASSWORD"] not in json.dumps(sv[name]), name
+    # The roles script is run by the postgres image on its first start.
+    mounts = {v.split(":")[0]: v.split(":")[1] for v in pg["volumes"]}
+    assert re.fullmatch(r"/docker-entrypoint-initdb\.d/[^/]+\.sh", mounts[ROLES_SCRIPT]), mounts
+    for k in ("DB_OWNER_PASSWORD", "DB_WORKER_PASSWORD"):
+        assert pg["environment"][k] == FILLED[k], k
+
+
+def test_compose_ignores_addresses_from_the_shell():
+    """Settings a local run leaves exported in the shell (Compose reads the shell before
+    .env) do not move the containers' addresses: those are fixed in the file."""
+    shell = {"REDIS_URL": "redis://127.0.0.1:6390/0",
+             "DATABASE_URL": "postgresql://127.0.0.1:5490/switchboard",
+             "INGEST_LISTEN": "127.0.0.1:8080", "WORKER_METRICS_LISTEN": "127.0.0.1:9101",
+             "INGEST_SPOOL_DIR": "/tmp/spool"}
+    assert compose_config(shell=shell) == compose_config()
+    env = compose_config()["services"]
+    for name in SWITCHBOARD_SERVICES:
+        assert env[name]["environment"]["REDIS_URL"] == "redis://redis:6379/0", name
+    # The variables the file does read from the shell are documented as such.
+    with open(ENV_EXAMPLE) as f:
+        assert "wins over this file" in f.read()
 
 
 def test_every_setting_is_set_or_documented():
@@ -684,22 +728,36 @@ def test_compose_services_run_natively(tmp_root, pg_server):
         assert subprocess.run(ph[1:], env=pg_env, capture_output=True,
                               timeout=10).returncode == 0
 
+        # The image's first start runs the mounted roles script with the service's
+        # environment, as the superuser; here against the test server (twice: it may be run
+        # again by hand).
+        mounts = {v.split(":")[1]: v.split(":")[0] for v in sv["postgres"]["volumes"]}
+        (init,) = [mounts[t] for t in mounts if t.startswith("/docker-entrypoint-initdb.d/")]
+        init_env = dict(pg_env, PGHOST="127.0.0.1", POSTGRES_USER="postgres",
+                        **{k: str(v) for k, v in sv["postgres"]["environment"].items()})
+        for _ in range(2):
+            r = subprocess.run(["sh", init], env=init_env, capture_output=True, text=True,
+                               timeout=30)
+            assert r.returncode == 0, r.stderr
+
         m = ComposeMapper(cfg, tmp, {"redis:6379": "127.0.0.1:%d" % rport,
                                      "postgres:5432": "127.0.0.1:%d" % pg_server.port})
 
-        # migrate: one-shot, must exit 0 before the others start.
+        # migrate: one-shot, must exit 0 before the others start; the schema is its role's.
         mig = sv["migrate"]
         r = subprocess.run([m.binary(mig["command"][0])] + mig["command"][1:],
                            env=m.env("migrate", {}), capture_output=True, text=True,
                            timeout=60, cwd=ROOT)
         assert r.returncode == 0, r.stderr
+        assert query(pg_server, "SELECT DISTINCT tableowner FROM pg_tables "
+                     "WHERE schemaname = 'public'") == [(DB_OWNER,)]
 
-        # ingest; without any credential (WEBHOOK_SECRET left empty) it refuses to start.
+        # ingest; without any credential it refuses to start (why compose requires
+        # WEBHOOK_SECRET, test_compose_file_is_valid_compose).
         ing = sv["ingest"]
-        bare = ComposeMapper(compose_config("POSTGRES_PASSWORD=x\n"), tmp, m.ports)
+        bare = dict(m.env("ingest", {8080: free_port()}), WEBHOOK_SECRET="")
         r = subprocess.run([m.binary(ing["command"][0])] + ing["command"][1:],
-                           env=bare.env("ingest", {8080: free_port()}), capture_output=True,
-                           text=True, timeout=10, cwd=ROOT)
+                           env=bare, capture_output=True, text=True, timeout=10, cwd=ROOT)
         assert r.returncode == 2 and "WEBHOOK_SECRET" in r.stderr, (r.returncode, r.stderr)
         iport, aport = free_port(), free_port()
         admin_cport = int(ing["environment"]["INGEST_ADMIN_LISTEN"].rsplit(":", 1)[1])
@@ -725,6 +783,14 @@ def test_compose_services_run_natively(tmp_root, pg_server):
             wait_healthy(m.health_argv("worker", {mport: port}), p,
                          "%s's health check (/readyz)" % p.name)
         assert dockerfile_healthcheck(workers[0], m.env("worker", {mport: wports[0]})) == 0
+        assert query(pg_server, "SELECT DISTINCT usename FROM pg_stat_activity WHERE "
+                     "datname = 'switchboard' AND backend_type = 'client backend' "
+                     "AND pid <> pg_backend_pid()") == [(DB_WORKER,)]
+        denied = subprocess.run([os.path.join(pg_bindir(), "psql"), "-h", "127.0.0.1", "-p",
+                                 str(pg_server.port), "-U", DB_WORKER, "-d", "switchboard",
+                                 "-c", "ALTER TABLE calls ADD COLUMN x int"],
+                                env=minimal_env(), capture_output=True, text=True, timeout=30)
+        assert denied.returncode != 0 and "must be owner" in denied.stderr, denied.stderr
 
         # `docker compose run --rm worker switchboard-worker drain`
         drain_env = m.env("worker", {mport: free_port()})
