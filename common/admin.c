@@ -88,7 +88,11 @@ static void route_readyz(const struct admin_source *src, const struct admin_req 
 
 	(void)req;
 	if (src->ready(src->arg, why, sizeof(why))) {
-		fputs("{\"status\":\"ready\"}\n", resp->body);
+		/* Ready with a reason: working, but not as usual (ingest spooling). */
+		if (why[0] != '\0')
+			fprintf(resp->body, "{\"status\":\"degraded\",\"reason\":\"%s\"}\n", why);
+		else
+			fputs("{\"status\":\"ready\"}\n", resp->body);
 		return;
 	}
 	resp->status = 503;

@@ -23,7 +23,8 @@ struct admin_source {
 	const char *component; /* "ingest" or "worker" */
 	/* Writes the binary's metrics in Prometheus text format to fp. */
 	void (*metrics)(void *arg, FILE *fp);
-	/* Whether the binary can do its work now; when not, a short reason in why. */
+	/* Whether the binary can do its work now; when not, a short reason in why. A reason
+	 * given with true means degraded: /readyz stays 200 and says it. */
 	bool (*ready)(void *arg, char *why, size_t whylen);
 	void *arg;                        /* passed to both, and to the binary's routes */
 	const struct admin_route *routes; /* the binary's own routes, or NULL */

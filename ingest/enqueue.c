@@ -34,6 +34,7 @@ enum {
 	E_SPOOL_ENTRIES,
 	E_SPOOL_BYTES,
 	E_REDIS_UP,
+	E_DEGRADED,
 	E_COUNT
 };
 
@@ -66,6 +67,10 @@ struct enqueuer {
 	_Atomic int64_t breaker_until; /* monotonic ms; callers skip Redis before it */
 	_Atomic int spool_refused;     /* a request found the spool full; cleared as it drains */
 	char instance[300];            /* this ingest's field in STREAM_INGEST_KEY_FMT */
+	pthread_mutex_t episode_lock;  /* guards the three below */
+	int spooling;                  /* webhooks went to the spool since it was last empty */
+	int64_t next_spool_log;        /* monotonic ms */
+	long long episode_spooled;     /* entries spooled since spooling began */
 	int64_t next_publish;          /* monotonic ms */
 	struct metric m[E_COUNT];
 };
@@ -86,7 +91,12 @@ static const struct metric metric_defs[E_COUNT] = {
     [E_SPOOL_BYTES] = {"switchboard_ingest_spool_bytes", "", "gauge", "Size of the spool", 0},
     [E_REDIS_UP] = {"switchboard_ingest_redis_up", "", "gauge",
                     "1 while Redis takes entries, 0 while they go to the spool", 0},
+    [E_DEGRADED] = {"switchboard_ingest_degraded", "", "gauge",
+                    "1 while webhooks are spooled or re-driven (see /readyz's reason)", 0},
 };
+
+/* While spooling, a line says where the spool stands this often. */
+#define ENQ_SPOOL_LOG_MS 60000
 
 /* Any failure marks Redis down at once; only the re-drive thread's PING marks it up. */
 static void redis_failed(struct enqueuer *q)
@@ -143,6 +153,48 @@ void enqueuer_encode(const struct enqueuer *q, struct stream_zbuf *z, struct str
 	e->enc = "zstd";
 }
 
+/* Says, once when it starts and then once a minute, that webhooks go to the spool. */
+static void spool_started(struct enqueuer *q)
+{
+	int64_t now = util_mono_ms();
+	long long bytes, entries;
+	int first;
+
+	pthread_mutex_lock(&q->episode_lock);
+	first = !q->spooling;
+	q->spooling = 1;
+	q->episode_spooled++;
+	if (!first && now < q->next_spool_log) {
+		pthread_mutex_unlock(&q->episode_lock);
+		return;
+	}
+	q->next_spool_log = now + ENQ_SPOOL_LOG_MS;
+	pthread_mutex_unlock(&q->episode_lock);
+	entries = spool_entries(q->spool, &bytes);
+	if (first)
+		log_warn(
+		    "redis unreachable: webhooks go to the spool in %s (answered 200; re-driven "
+		    "into %s when Redis is back)",
+		    q->cfg->spool_dir, q->cfg->stream);
+	else
+		log_warn("still spooling: %lld entries, %lld bytes in the spool", entries, bytes);
+}
+
+/* Says, once the re-drive has emptied the spool, how much went through it. */
+static void spool_emptied(struct enqueuer *q)
+{
+	long long n;
+
+	pthread_mutex_lock(&q->episode_lock);
+	n = q->spooling ? q->episode_spooled : -1;
+	q->spooling = 0;
+	q->episode_spooled = 0;
+	pthread_mutex_unlock(&q->episode_lock);
+	if (n >= 0)
+		log_info("spool empty again: %lld webhooks spooled meanwhile are in %s", n,
+		         q->cfg->stream);
+}
+
 /* Appends one job's body to the spool and waits for the disk. */
 static enum enq_result spool_one(struct enqueuer *q, const struct spool_job *j)
 {
@@ -164,6 +216,7 @@ static enum enq_result spool_one(struct enqueuer *q, const struct spool_job *j)
 		return ENQ_FAILED;
 	}
 	metric_add(&q->m[E_SPOOLED], 1);
+	spool_started(q);
 	return ENQ_SPOOLED;
 }
 
@@ -387,6 +440,8 @@ static void redrive_pass(struct enqueuer *q, redisContext **redis)
 		metric_add(&q->m[E_REDRIVEN], moved);
 		log_info("re-drove %lld spooled entries into %s; %lld left", moved, q->cfg->stream,
 		         spool_entries(q->spool, NULL));
+		if (spool_entries(q->spool, NULL) == 0)
+			spool_emptied(q);
 	}
 	if ((*redis)->err || ctx.demoted) {
 		redisFree(*redis);
@@ -432,6 +487,7 @@ struct enqueuer *enqueuer_start(const struct cfg *c, char *err, size_t errlen)
 	memcpy(q->m, metric_defs, sizeof(q->m));
 	instance_name(c, q->instance, sizeof(q->instance));
 	pthread_mutex_init(&q->jobs_lock, NULL);
+	pthread_mutex_init(&q->episode_lock, NULL);
 	pthread_cond_init(&q->jobs_cv, NULL);
 	if (cfg_redis_addr(c, &q->addr, why, sizeof(why)) != 0) {
 		snprintf(err, errlen, "%s", why);
@@ -476,6 +532,7 @@ void enqueuer_stop(struct enqueuer *q)
 		pthread_join(q->writers[i], NULL);
 	pthread_cond_destroy(&q->jobs_cv);
 	pthread_mutex_destroy(&q->jobs_lock);
+	pthread_mutex_destroy(&q->episode_lock);
 	spool_close(q->spool);
 	free(q);
 }
@@ -485,10 +542,26 @@ int enqueuer_ready(struct enqueuer *q)
 	return atomic_load(&q->m[E_REDIS_UP].value) || !atomic_load(&q->spool_refused);
 }
 
+int enqueuer_degraded(struct enqueuer *q, char *why, size_t whylen)
+{
+	long long entries = spool_entries(q->spool, NULL);
+
+	if (!atomic_load(&q->m[E_REDIS_UP].value))
+		snprintf(why, whylen, "Redis unreachable: webhooks are spooled (%lld in the spool)",
+		         entries);
+	else if (entries > 0)
+		snprintf(why, whylen, "re-driving %lld spooled webhooks into Redis", entries);
+	else
+		return 0;
+	return 1;
+}
+
 void enqueuer_metrics(struct enqueuer *q, FILE *fp)
 {
 	long long bytes, entries = spool_entries(q->spool, &bytes);
+	char why[160];
 
+	metric_set(&q->m[E_DEGRADED], enqueuer_degraded(q, why, sizeof(why)));
 	metric_set(&q->m[E_SPOOL_ENTRIES], entries);
 	metric_set(&q->m[E_SPOOL_BYTES], bytes);
 	metrics_write(fp, q->m, E_COUNT, NULL);

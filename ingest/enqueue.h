@@ -60,6 +60,10 @@ void enqueuer_spool(struct enqueuer *q, const char *body, size_t len, int64_t re
  * since it last shrank. */
 int enqueuer_ready(struct enqueuer *q);
 
+/* 1 when requests are accepted but not as usual: Redis unreachable (they are spooled), or
+ * the spool still being re-driven; the reason in why. 0 otherwise. */
+int enqueuer_degraded(struct enqueuer *q, char *why, size_t whylen);
+
 /* Writes the enqueue metrics (Prometheus text) to fp. */
 void enqueuer_metrics(struct enqueuer *q, FILE *fp);
 

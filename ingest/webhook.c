@@ -173,9 +173,13 @@ bool webhook_ready(void *arg, char *why, size_t whylen)
 {
 	struct webhook *w = arg;
 
-	/* A request can be made durable: Redis takes it, or the spool does. */
-	if (enqueuer_ready(w->q))
+	/* A request can be made durable: Redis takes it, or the spool does. Degraded (spooling)
+	 * is still ready, so that load balancers keep sending; the reason says it. */
+	if (enqueuer_ready(w->q)) {
+		if (!enqueuer_degraded(w->q, why, whylen))
+			why[0] = '\0';
 		return true;
+	}
 	snprintf(why, whylen, "Redis down and spool full");
 	return false;
 }

@@ -37,10 +37,23 @@ def test_redis_down_spools_then_redrives_in_order(stack):
         metrics = stack.admin("/metrics")[1].decode()
         assert "switchboard_ingest_spool_entries 40" in metrics
         assert "switchboard_ingest_redis_up 0" in metrics
-        assert stack.admin("/readyz")[0] == 200  # the spool can take more
+        assert "switchboard_ingest_degraded 1" in metrics
+        # The spool can take more: still ready for load balancers, but it says why not as
+        # usual; the log says so once (not once per request).
+        status, ready, _ = stack.admin("/readyz")
+        assert status == 200
+        ready = json.loads(ready)
+        assert ready["status"] == "degraded" and "spooled (40 in the spool)" in ready["reason"]
+        lines = [json.loads(x) for x in stack.ingest.output().splitlines() if x.startswith("{")]
+        warned = [x for x in lines if x["msg"].startswith("redis unreachable: webhooks go to")]
+        assert len(warned) == 1 and warned[0]["level"] == "warn"
     finally:
         stack.redis.start()
     wait_until(lambda: stack.redis.client().xlen(STREAM) == 41, 20, "the re-drive")
+    wait_until(lambda: "spool empty again: 40 webhooks" in stack.ingest.output(), 10,
+               "the line saying the spool is empty again")
+    assert json.loads(stack.admin("/readyz")[1]) == {"status": "ready"}
+    assert "switchboard_ingest_degraded 0" in stack.admin("/metrics")[1].decode()
     sources = stream_sources(stack)
     assert sources == [b"http"] + [b"spool"] * 40
     bodies = [f[b"body"] for _, f in stack.redis.client().xrange(STREAM)]
