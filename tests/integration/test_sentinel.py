@@ -114,8 +114,8 @@ def test_a_master_killed_mid_run_loses_no_acknowledged_webhook(tmp_root, pg_serv
     master = Server(tmp, "master", [])
     replica = Server(tmp, "replica", ["--replicaof", "127.0.0.1", str(master.port)])
     conf = ["sentinel monitor %s 127.0.0.1 %d 2" % (MASTER, master.port),
-            "sentinel down-after-milliseconds %s 1000" % MASTER,
-            "sentinel failover-timeout %s 4000" % MASTER]
+            "sentinel down-after-milliseconds %s 3000" % MASTER,
+            "sentinel failover-timeout %s 10000" % MASTER]
     sentinels = [Server(tmp, "sentinel-%d" % i, conf, sentinel=True) for i in range(3)]
     servers = [master, replica] + sentinels
     try:
@@ -147,7 +147,8 @@ def test_a_master_killed_mid_run_loses_no_acknowledged_webhook(tmp_root, pg_serv
 
         # The sentinels promoted the replica; the old master comes back as its replica (so
         # that WAIT 1 can be met again and the spool drains).
-        wait_until(lambda: master_port(sentinels) == replica.port, 30, "the failover")
+        wait_until(lambda: all(master_port([x]) == replica.port for x in sentinels), 60,
+                   "every sentinel to name the promoted replica")
         master.start()
         new = replica.client()
 
@@ -155,7 +156,18 @@ def test_a_master_killed_mid_run_loses_no_acknowledged_webhook(tmp_root, pg_serv
             g = [g for g in new.xinfo_groups(STREAM) if g["name"] in (GROUP, GROUP.encode())]
             return g and g[0]["pending"] == 0 and g[0]["lag"] == 0 and \
                 stack.spool_entries() == 0
-        wait_until(drained, 120, "the new master's group to be drained and the spool empty")
+        try:
+            wait_until(drained, 120, "the new master's group to be drained and the spool empty")
+        except AssertionError:
+            print("groups:", new.xinfo_groups(STREAM), "spool:", stack.spool_entries())
+            print("ingest log:\n" + stack.ingest.output()[-4000:])
+            print("worker log:\n" + w.output()[-4000:])
+            print("master role:", master.client().execute_command("ROLE"),
+                  "replica role:", new.execute_command("ROLE"))
+            for sen in sentinels:
+                events = [e for e in sen.proc.output().splitlines() if " +" in e or " -" in e]
+                print(sen.name, events[-25:])
+            raise
         wait_until(lambda: query(stack.pg, "SELECT count(*) FROM call_events")[0][0] >= N, 60,
                    "every webhook filed")
         assert query(stack.pg, "SELECT count(*), count(DISTINCT vapi_call_id) FROM calls") == \
