@@ -39,13 +39,16 @@ endif
 
 COMMON_SRC := common/cfg.c common/log.c common/redisconn.c common/stream.c common/util.c \
 	common/metrics.c
+COMMON_SRC += common/timefmt.c common/progress.c
 INGEST_SRC := ingest/main.c ingest/server.c ingest/webhook.c ingest/httpreq.c ingest/xpipe.c \
 	ingest/auth.c ingest/enqueue.c ingest/spool.c
 WORKER_LIB_SRC := worker/vapi_msg.c worker/jscan.c worker/route.c worker/sink.c worker/consumer.c \
 	worker/maint.c worker/wmetrics.c worker/ops.c worker/dlq.c worker/orgcache.c \
 	worker/migrate.c
+WORKER_LIB_SRC += worker/pgfail.c worker/opscli.c worker/dlqsel.c worker/dlqfix.c
 WORKER_SRC := worker/main.c $(WORKER_LIB_SRC)
 UNIT_TESTS := test_vapi_msg test_route test_cfg test_auth test_orgcache test_httpreq test_jscan
+UNIT_TESTS += test_opsfmt
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
 INGEST_OBJ := $(INGEST_SRC:%.c=$(BUILD)/%.o)
@@ -99,6 +102,8 @@ $(BIN)/tests/test_httpreq: $(BUILD)/tests/unit/test_httpreq.o $(BUILD)/ingest/ht
 $(BIN)/tests/test_jscan: $(BUILD)/tests/unit/test_jscan.o $(BUILD)/tests/unit/testutil.o \
 	$(WORKER_LIB_OBJ) $(COMMON_OBJ)
 $(BIN)/tests/test_auth: $(BUILD)/tests/unit/test_auth.o $(BUILD)/ingest/auth.o $(COMMON_OBJ)
+$(BIN)/tests/test_opsfmt: $(BUILD)/tests/unit/test_opsfmt.o $(BUILD)/worker/pgfail.o \
+	$(BUILD)/common/timefmt.o
 $(BIN)/tests/%:
 	@mkdir -p $(@D)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"
