@@ -1,6 +1,7 @@
 /* assistants|phone-numbers list and sync: walk every item, compare, print or PATCH. */
 #include "cmd_sync.h"
 
+#include "progress.h"
 #include "vapi_api.h"
 #include "vapi_pager.h"
 
@@ -134,6 +135,16 @@ static void print_row(enum sync_kind kind, const json_t *row)
 	printf("  %s\n", str_or(row, "serverUrl", "(none)"));
 }
 
+/* The table header, or the JSON array's "[": printed with the first item, or at the end of a
+ * listing that succeeded with none, so that a refused key leaves stdout empty. */
+static void list_open(const struct vctl *v, enum sync_kind kind, bool full)
+{
+	if (v->opts->json)
+		printf("[");
+	else
+		print_header(kind, full);
+}
+
 /* Prints every item; counts them and the matching ones. Returns 0, or -1 after printing
  * why the listing stopped. */
 static int list_all(struct vctl *v, enum sync_kind kind, const struct sync_desired *d,
@@ -146,6 +157,8 @@ static int list_all(struct vctl *v, enum sync_kind kind, const struct sync_desir
 
 	pager_start(&p, v, kind);
 	while ((rc = vapi_pager_next(&p, &item, &err)) == 1) {
+		if (*n == 0)
+			list_open(v, kind, d != NULL);
 		json_t *row = list_row(kind, item, vctl_url(v), d);
 
 		if (row == NULL) {
@@ -181,11 +194,18 @@ int cmd_list(struct vctl *v, enum sync_kind kind)
 		sync_desired_free(&d);
 		return VCTL_EXIT_USAGE;
 	}
-	if (v->opts->json)
-		printf("[");
-	else
-		print_header(kind, full);
 	rc = list_all(v, kind, full ? &d : NULL, &n, &matching);
+	if (rc != 0 && n == 0) {
+		/* Nothing listed (a refused key, an unreachable API): nothing on stdout. */
+		if (full)
+			sync_desired_free(&d);
+		return VCTL_EXIT_FAILED;
+	}
+	if (n == 0)
+		list_open(v, kind, full);
+	if (rc != 0)
+		vctl_err("the listing above is incomplete: it stopped after %lu %s", n,
+		         kinds[kind].noun);
 	if (v->opts->json)
 		printf("%s]\n", n ? "\n" : "");
 	else if (vctl_url(v) != NULL)
@@ -263,7 +283,8 @@ static void sync_item(struct vctl *v, const struct sync_desired *d, enum sync_ki
 		       url != NULL ? url : "none");
 	} else if (patch_item(v, d, kind, item, id, why, sizeof(why)) == 0) {
 		t->changed++;
-		printf("changed %s %s: %s\n", one, id, names);
+		if (v->opts->verbose)
+			printf("changed %s %s: %s\n", one, id, names);
 	} else {
 		t->failed++;
 		printf("failed %s %s: %s\n", one, id, why);
@@ -276,6 +297,7 @@ int cmd_sync(struct vctl *v, enum sync_kind kind)
 	struct vapi_pager p;
 	struct vapi_error err;
 	struct tally t = {0, 0, 0, 0};
+	struct progress pr;
 	json_t *item;
 	int rc;
 
@@ -284,11 +306,22 @@ int cmd_sync(struct vctl *v, enum sync_kind kind)
 		return VCTL_EXIT_USAGE;
 	}
 	pager_start(&p, v, kind);
-	while ((rc = vapi_pager_next(&p, &item, &err)) == 1)
+	progress_start(&pr, stderr, v->opts->dry_run ? "sync (dry run)" : "sync", kinds[kind].noun,
+	               -1);
+	while ((rc = vapi_pager_next(&p, &item, &err)) == 1) {
 		sync_item(v, &d, kind, item, &t);
+		progress_add(&pr, 1);
+	}
+	progress_end(&pr);
 	if (rc < 0)
 		vctl_err("listing stopped: %s", err.errstr);
 	pager_warn(&p, kinds[kind].noun);
+	if (rc < 0 && pr.done == 0) {
+		/* Nothing was listed (a refused key): no summary that reads like a result. */
+		vapi_pager_free(&p);
+		sync_desired_free(&d);
+		return VCTL_EXIT_FAILED;
+	}
 	printf("%s sync%s: %lu %s, %lu unchanged, %lu failed, %lu skipped%s\n", kinds[kind].noun,
 	       v->opts->dry_run ? " (dry run)" : "", t.changed,
 	       v->opts->dry_run ? "would change" : "changed", t.unchanged, t.failed, t.skipped,
