@@ -2,6 +2,7 @@
 #include "cmd_backfill.h"
 #include "cmd_create.h"
 #include "cmd_org.h"
+#include "cmd_routing.h"
 #include "cmd_sync.h"
 #include "util.h"
 #include "vapi_api.h"
@@ -32,6 +33,7 @@ enum {
 	O_KEEP = 1u << 10,
 	O_UNASSIGNED = 1u << 11,
 	O_VERBOSE = 1u << 12,
+	O_APPLY = 1u << 13,
 };
 
 enum opt_kind { OK_STR, OK_INT, OK_BOOL };
@@ -60,6 +62,7 @@ static const struct opt_def opt_defs[] = {
     {"--keep-server", O_KEEP, OK_BOOL, 0, 0, F(keep_server)},
     {"--include-unassigned", O_UNASSIGNED, OK_BOOL, 0, 0, F(include_unassigned)},
     {"--verbose", O_VERBOSE, OK_BOOL, 0, 0, F(verbose)},
+    {"--apply", O_APPLY, OK_BOOL, 0, 0, F(apply)},
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -131,6 +134,14 @@ static const char phones_sync_help[] =
 static const char org_help[] =
     "Sets the organization-wide server URL. When the API refuses, prints the dashboard\n"
     "steps and exits 3.\n";
+static const char routing_help[] =
+    "Fills the routing tables (DATABASE_URL) from Vapi: an assistants row for each assistant\n"
+    "with metadata.organizationId, a phone_numbers row for each phone number whose assistant\n"
+    "has an organization (by its metadata, else by the assistants table). It only adds rows:\n"
+    "a row that exists with another organization, or an organization missing from\n"
+    "organizations, is printed as a conflict and left alone (exit 1). Running it again\n"
+    "changes nothing. --dry-run prints what it would add; --apply adds it in one\n"
+    "transaction; -v also names the items without an organization.\n";
 static const char backfill_help[] =
     "Lists the calls of [--since, --until) through the Vapi API and, for each ended one,\n"
     "writes the end-of-call-report Vapi would have sent into the stream (source=backfill)\n"
@@ -156,6 +167,8 @@ static const struct command commands[] = {
      "[--url URL] [--org-id ID] [--timeout-seconds N]", org_help},
     {"backfill", NULL, O_SINCE | O_UNTIL | O_PAGE | O_DRY, VCTL_NEED_REDIS, cmd_backfill,
      "--since TIME [--until TIME] [--dry-run]", backfill_help},
+    {"routing", "import", O_DRY | O_APPLY | O_PAGE, VCTL_NEED_DB, cmd_routing_import,
+     "--dry-run | --apply", routing_help},
 };
 
 /* COMMAND --help: its usage line, what it does, and where the settings are listed. */
