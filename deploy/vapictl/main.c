@@ -8,6 +8,7 @@
 #include "vapi_api.h"
 #include "vapi_pager.h"
 #include "vctl.h"
+#include "watch.h"
 
 #include <curl/curl.h>
 #include <signal.h>
@@ -34,6 +35,7 @@ enum {
 	O_UNASSIGNED = 1u << 11,
 	O_VERBOSE = 1u << 12,
 	O_APPLY = 1u << 13,
+	O_WATCH = 1u << 14,
 };
 
 enum opt_kind { OK_STR, OK_INT, OK_BOOL };
@@ -63,6 +65,7 @@ static const struct opt_def opt_defs[] = {
     {"--include-unassigned", O_UNASSIGNED, OK_BOOL, 0, 0, F(include_unassigned)},
     {"--verbose", O_VERBOSE, OK_BOOL, 0, 0, F(verbose)},
     {"--apply", O_APPLY, OK_BOOL, 0, 0, F(apply)},
+    {"--watch", O_WATCH, OK_STR, 0, 0, F(watch)},
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -121,7 +124,9 @@ static const char assistants_sync_help[] =
     "Makes every assistant send its notifications to the webhook URL.\n" SETS_HELP MESSAGES_HELP
     "Other fields are not touched. --dry-run prints each assistant that would change and\n"
     "why; a real sync prints only failures, progress on stderr (N assistants, a line every\n"
-    "1000 or 5 s; in place on a terminal) and the summary; -v prints each change too.\n";
+    "1000 or 5 s; in place on a terminal) and the summary; -v prints each change too.\n"
+    "--watch D (30s, 5m, 1h) syncs again every D until SIGTERM or SIGINT, so that assistants\n"
+    "created or edited in the dashboard get the configuration within D.\n";
 static const char assistants_create_help[] =
     "Creates an assistant from the JSON in --file with the server configuration a sync\n"
     "sets (a server already in the file is refused unless --keep-server).\n";
@@ -130,7 +135,8 @@ static const char phones_list_help[] =
 static const char phones_sync_help[] =
     "Makes every phone number send its notifications to the webhook URL.\n" SETS_HELP
     "Phone numbers without an assistant, squad or workflow are skipped (their server URL\n"
-    "answers assistant-request) unless --include-unassigned. Output as assistants sync.\n";
+    "answers assistant-request) unless --include-unassigned. Output and --watch D as for\n"
+    "assistants sync.\n";
 static const char org_help[] =
     "Sets the organization-wide server URL. When the API refuses, prints the dashboard\n"
     "steps and exits 3.\n";
@@ -148,7 +154,7 @@ static const char backfill_help[] =
     "for the workers to file. Needs REDIS_URL (and SWITCHBOARD_STREAM) as ingest has them.\n";
 
 #define LIST_OPTS (O_URL | O_MESSAGES | O_TIMEOUT | O_PAGE | O_JSON)
-#define SYNC_OPTS (O_URL | O_MESSAGES | O_TIMEOUT | O_PAGE | O_DRY)
+#define SYNC_OPTS (O_URL | O_MESSAGES | O_TIMEOUT | O_PAGE | O_DRY | O_WATCH)
 
 static const struct command commands[] = {
     {"assistants", "list", LIST_OPTS, 0, run_assistants_list, "[--url URL] [--json]",
@@ -239,6 +245,12 @@ static int set_opt(const struct opt_def *d, struct vctl_opts *o, const char *v)
 	if (d->kind == OK_STR) {
 		if (d->bit == O_URL && vctl_cfg_check_url(v, why, sizeof(why)) != 0) {
 			vctl_err("--url: %s", why);
+			return -1;
+		}
+		if (d->bit == O_WATCH &&
+		    (util_parse_duration_ms(v, &o->watch_ms) != 0 || o->watch_ms < WATCH_MIN_MS ||
+		     o->watch_ms > WATCH_MAX_MS)) {
+			vctl_err("--watch: expected a duration from 1s to 24h (30s, 5m, 1h)");
 			return -1;
 		}
 		*(const char **)((char *)o + d->off) = v;
@@ -363,6 +375,19 @@ static void on_retry(void *ud, const char *request, const char *reason, long lon
 }
 
 /* Runs cmd with the settings loaded. */
+/* One pass of a watched command. */
+struct pass {
+	const struct command *cmd;
+	struct vctl *v;
+};
+
+static int run_pass(void *arg)
+{
+	struct pass *p = arg;
+
+	return p->cmd->run(p->v);
+}
+
 static int run(const struct command *cmd, struct vctl_opts *o, const struct vctl_cfg *cfg)
 {
 	struct vapi_error err;
@@ -379,7 +404,8 @@ static int run(const struct command *cmd, struct vctl_opts *o, const struct vctl
 	}
 	if (o->verbose)
 		vapi_api_set_retry_hook(v.api, on_retry, NULL);
-	rc = cmd->run(&v);
+	rc = o->watch_ms > 0 ? watch_run(o->watch_ms, run_pass, &(struct pass){cmd, &v})
+	                     : cmd->run(&v);
 	vapi_api_stats(v.api, &st);
 	if (o->verbose)
 		vctl_err("%lu requests, %lu of them retries", st.requests, st.retries);

@@ -5,7 +5,7 @@ VAPICTL_SRC := deploy/vapictl/main.c deploy/vapictl/vctl.c deploy/vapictl/vctl_c
 	deploy/vapictl/vapi_api.c deploy/vapictl/vapi_pager.c deploy/vapictl/sync.c \
 	deploy/vapictl/backfill.c deploy/vapictl/cmd_sync.c deploy/vapictl/cmd_create.c \
 	deploy/vapictl/cmd_org.c deploy/vapictl/cmd_backfill.c
-VAPICTL_SRC += deploy/vapictl/routing.c deploy/vapictl/cmd_routing.c
+VAPICTL_SRC += deploy/vapictl/routing.c deploy/vapictl/cmd_routing.c deploy/vapictl/watch.c
 VAPICTL_OBJ = $(VAPICTL_SRC:%.c=$(BUILD)/%.o)
 # Only the shared modules vapictl uses, so it does not link the Postgres client.
 VAPICTL_COMMON_OBJ = $(BUILD)/common/util.o $(BUILD)/common/redisconn.o $(BUILD)/common/stream.o \

@@ -30,6 +30,8 @@ struct vctl_opts {
 	bool json;               /* --json */
 	bool dry_run;            /* --dry-run */
 	bool apply;              /* --apply (routing import) */
+	const char *watch;       /* --watch D as given */
+	long long watch_ms;      /* its value; 0: run once */
 	bool keep_server;        /* --keep-server */
 	bool include_unassigned; /* --include-unassigned */
 	bool verbose;            /* -v / --verbose */
