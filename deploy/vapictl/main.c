@@ -126,7 +126,10 @@ static const char assistants_sync_help[] =
     "why; a real sync prints only failures, progress on stderr (N assistants, a line every\n"
     "1000 or 5 s; in place on a terminal) and the summary; -v prints each change too.\n"
     "--watch D (30s, 5m, 1h) syncs again every D until SIGTERM or SIGINT, so that assistants\n"
-    "created or edited in the dashboard get the configuration within D.\n";
+    "created or edited in the dashboard get the configuration within D.\n"
+    "Each assistant changed is read back (GET): with Vapi's assistant versioning an edit may\n"
+    "only change a draft while inbound calls use the published version; such assistants are\n"
+    "listed as \"unpublished\" (publish them in the dashboard) and the exit code is 1.\n";
 static const char assistants_create_help[] =
     "Creates an assistant from the JSON in --file with the server configuration a sync\n"
     "sets (a server already in the file is refused unless --keep-server).\n";

@@ -74,3 +74,27 @@ def test_sync_prints_a_count_and_progress_not_a_line_per_assistant(vapi):
     assert len([line for line in r.stdout.splitlines()
                 if line.startswith("changed assistant ")]) == 4
     assert summary(r.stdout) == "assistants sync: 4 changed, 1500 unchanged, 0 failed, 0 skipped"
+
+
+def test_sync_reads_back_and_reports_assistants_whose_published_version_lacks_the_url(vapi):
+    # Vapi's assistant versioning: the PATCH lands in a draft; inbound calls keep using the
+    # published version, which GET shows.
+    vapi.versioning = True
+    right, wrong = seed_assistants(vapi, 3, 5)
+    r = vapictl(vapi, "assistants", "sync", "--url", URL)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert summary(r.stdout) == ("assistants sync: 0 changed, 3 unchanged, 0 failed, 0 skipped,"
+                                 " 5 changed only as an unpublished draft")
+    drafts = {line.split()[2].rstrip(":") for line in r.stdout.splitlines()
+              if line.startswith("unpublished assistant ")}
+    assert drafts == wrong
+    assert "publish it in Vapi's dashboard" in r.stdout
+    assert len(vapi.log("GET", "/assistant/", status=200)) >= 5  # each one read back
+    # Published (in the dashboard): the next sync finds them right and changes nothing.
+    for a in wrong:
+        vapi.publish(a)
+    vapi.reset_log()
+    r = vapictl(vapi, "assistants", "sync", "--url", URL)
+    assert r.returncode == 0
+    assert summary(r.stdout) == "assistants sync: 0 changed, 8 unchanged, 0 failed, 0 skipped"
+    assert vapi.log("PATCH") == []
