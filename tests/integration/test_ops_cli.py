@@ -6,9 +6,11 @@ import re
 import subprocess
 import time
 
+import psycopg2
 import pytest
 
-from conftest import BIN, DEAD, GROUP, ROOT, STREAM, RedisServer, body, free_port, seed
+from conftest import (BIN, DEAD, GROUP, ROOT, STREAM, PgCluster, RedisServer, body, free_port,
+                      seed)
 
 WORKER = os.path.join(BIN, "switchboard-worker")
 
@@ -156,3 +158,32 @@ def test_replay_dry_run_counts_malformed_like_the_replay_and_shows_progress(stac
     assert real.returncode == 0, real.stderr
     assert "replayed 2400 matching entries: 2400 filed, 0 unrouted, 3 malformed" in real.stdout
     assert r.xlen(DEAD) == 0
+
+
+def test_a_wrong_password_is_an_error_naming_the_setting(tmp_root, redis_server):
+    # A cluster of its own that checks passwords (the shared one trusts every local user).
+    tmp = os.path.join(tmp_root, "pg-scram")
+    os.makedirs(tmp)
+    pg = PgCluster(tmp, "-c password_encryption=scram-sha-256")
+    with open(os.path.join(pg.data, "pg_hba.conf"), "w") as f:
+        f.write("host all postgres 127.0.0.1/32 trust\n"
+                "host all all 127.0.0.1/32 scram-sha-256\n")
+    pg.start()
+    try:
+        conn = psycopg2.connect(host="127.0.0.1", port=pg.port, user="postgres",
+                                dbname="postgres")
+        conn.autocommit = True
+        conn.cursor().execute("CREATE ROLE sb LOGIN PASSWORD 'right-password'")
+        conn.cursor().execute("CREATE DATABASE sbdb OWNER sb")
+        conn.close()
+        env = {"REDIS_URL": redis_server.url,
+               "DATABASE_URL": "postgresql://sb:wrong@127.0.0.1:%d/postgres" % pg.port}
+        r, took = worker("status", "--timeout", "30s", **env)
+        assert r.returncode == 1 and took < 5, (took, r.stderr)
+        assert r.stderr.startswith("status: DATABASE_URL: ")
+        assert 'password authentication failed for user "sb"' in r.stderr
+        env["DATABASE_URL"] = "postgresql://sb:right-password@127.0.0.1:%d/sbdb" % pg.port
+        r, _ = worker("migrate", **env)
+        assert r.returncode == 0, r.stderr  # the right one works (and can create the schema)
+    finally:
+        pg.stop("immediate")
