@@ -114,10 +114,12 @@ static int64_t give_up_at(const struct consumer *c)
 	return c->give_up_ms > 0 ? util_mono_ms() + c->give_up_ms : 0;
 }
 
-/* Redis answers AUTH and SELECT errors for a password, user or db number that is wrong. */
+/* Redis answers AUTH and SELECT errors for a password, user or db number that is wrong, and
+ * NOAUTH to the first command when REDIS_URL has no password but the server wants one. */
 static bool redis_setting_error(const char *err)
 {
-	return strncmp(err, "AUTH: ", 6) == 0 || strncmp(err, "SELECT: ", 8) == 0;
+	return strncmp(err, "AUTH: ", 6) == 0 || strncmp(err, "SELECT: ", 8) == 0 ||
+	       strstr(err, "NOAUTH") != NULL;
 }
 
 int consumer_redis_up(struct consumer *c)

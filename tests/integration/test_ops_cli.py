@@ -10,7 +10,7 @@ import psycopg2
 import pytest
 
 from conftest import (BIN, DEAD, GROUP, ROOT, STREAM, PgCluster, RedisServer, body, free_port,
-                      seed)
+                      seed, wait_until)
 
 WORKER = os.path.join(BIN, "switchboard-worker")
 
@@ -187,3 +187,26 @@ def test_a_wrong_password_is_an_error_naming_the_setting(tmp_root, redis_server)
         assert r.returncode == 0, r.stderr  # the right one works (and can create the schema)
     finally:
         pg.stop("immediate")
+
+
+def test_a_redis_password_that_is_wrong_or_missing_names_redis_url(tmp_root, pg_server):
+    d = os.path.join(tmp_root, "redis-auth")
+    os.makedirs(d)
+    port = free_port()
+    p = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", d,
+                          "--requirepass", "right-pass", "--save", "", "--logfile", ""],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: subprocess.run(["redis-cli", "-p", str(port), "-a", "right-pass",
+                                           "--no-auth-warning", "ping"], capture_output=True,
+                                          text=True).stdout.strip() == "PONG",
+                   10, "redis-server with a password")
+        for url, text in (("redis://:wrong@127.0.0.1:%d/0" % port, "WRONGPASS"),
+                          ("redis://127.0.0.1:%d/0" % port, "NOAUTH")):
+            r, took = worker("status", "--timeout", "30s", REDIS_URL=url,
+                             DATABASE_URL=pg_server.url)
+            assert r.returncode == 1 and took < 5, (url, took, r.stderr)
+            assert r.stderr.startswith("status: REDIS_URL: ") and text in r.stderr, r.stderr
+    finally:
+        p.terminate()
+        p.wait(10)
