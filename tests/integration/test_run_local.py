@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -26,14 +27,28 @@ def alive(pid):
         return False
 
 
+def metrics_base():
+    """A port p with p + 1 and p + 2 free on 127.0.0.1 right now."""
+    for _ in range(50):
+        p = free_port() - 1
+        try:
+            for q in (p + 1, p + 2):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", q))
+            return p
+        except OSError:
+            continue
+    raise AssertionError("no two free consecutive ports")
+
+
 class LocalStack:
     def __init__(self, tmp):
         self.var = tempfile.mkdtemp(prefix="run-local-", dir=tmp)
         os.chmod(self.var, 0o755)
         self.ports = {k: free_port() for k in ("SB_REDIS_PORT", "SB_PG_PORT",
                                                 "SB_INGEST_PORT")}
-        # The workers listen on SB_METRICS_PORT + 1 and + 2.
-        self.ports["SB_METRICS_PORT"] = free_port() - 1
+        # The workers listen on SB_METRICS_PORT + 1 and + 2: both must be free.
+        self.ports["SB_METRICS_PORT"] = metrics_base()
         env = dict(os.environ, SB_VAR=self.var, SB_BIN=BIN, LOG_LEVEL="info",
                    WORKER_BLOCK_MS="200", **{k: str(v) for k, v in self.ports.items()})
         self.out_path = os.path.join(self.var, "run-local.out")
