@@ -1,5 +1,5 @@
 """`make run` (scripts/run-local.sh) supervises its stack: a service that dies is started again
-and the rest keeps running; var/env points the operator commands at it; SIGTERM stops it all.
+and the rest keeps running; var/env points the operator commands at it; Ctrl-C stops it all.
 The script runs as a user would run it, with its own Redis and PostgreSQL in a temporary var/
 on free ports."""
 
@@ -53,9 +53,10 @@ class LocalStack:
                    WORKER_BLOCK_MS="200", **{k: str(v) for k, v in self.ports.items()})
         self.out_path = os.path.join(self.var, "run-local.out")
         self.out = open(self.out_path, "wb")
+        # A session of its own, as a terminal gives it: Ctrl-C is SIGINT to its process group.
         self.p = subprocess.Popen(["bash", SCRIPT], env=env, stdout=self.out,
                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                  cwd=ROOT)
+                                  cwd=ROOT, start_new_session=True)
 
     def output(self):
         with open(self.out_path, "rb") as f:
@@ -95,7 +96,8 @@ class LocalStack:
         return r.stdout
 
     def stop(self):
-        """SIGTERMs the script; returns its exit code and the pids it had started."""
+        """Ctrl-C: SIGINT to the script's process group; returns its exit code and the pids it
+        had started."""
         pids = []
         for n in ("redis", "ingest", "worker-1", "worker-2", "postgres"):
             try:
@@ -103,7 +105,7 @@ class LocalStack:
             except (OSError, ValueError):
                 pass
         if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
+            os.killpg(self.p.pid, signal.SIGINT)
             try:
                 self.p.wait(90)
             except subprocess.TimeoutExpired:
@@ -179,4 +181,4 @@ def test_supervised_stack_restarts_a_killed_redis_and_files_everything(tmp_root)
     deadline = time.monotonic() + 10
     while any(alive(p) for p in left) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not [p for p in left if alive(p)], "still running after SIGTERM: %s" % left
+    assert not [p for p in left if alive(p)], "still running after Ctrl-C: %s" % left
