@@ -17,9 +17,10 @@ VAPICTL_LIBS = $(shell pkg-config --libs libcurl 2>/dev/null)
 VAPICTL_GOAL := $(.DEFAULT_GOAL)
 
 EXTRA_BINS += $(BIN)/vapictl
-EXTRA_UNIT_TESTS += test_vapictl_sync
+EXTRA_UNIT_TESTS += test_vapictl_sync test_vapictl_routing
 
-$(VAPICTL_OBJ) $(BUILD)/tests/unit/test_vapictl_sync.o: CFLAGS_ALL += $(VAPICTL_CFLAGS)
+$(VAPICTL_OBJ) $(BUILD)/tests/unit/test_vapictl_sync.o $(BUILD)/tests/unit/test_vapictl_routing.o: \
+	CFLAGS_ALL += $(VAPICTL_CFLAGS)
 
 $(BIN)/vapictl: $(VAPICTL_OBJ) $(VAPICTL_COMMON_OBJ)
 	@mkdir -p $(@D)
@@ -29,5 +30,7 @@ $(BIN)/vapictl: $(VAPICTL_OBJ) $(VAPICTL_COMMON_OBJ)
 # The recipe is the top Makefile's $(BIN)/tests/% rule.
 $(BIN)/tests/test_vapictl_sync: $(BUILD)/tests/unit/test_vapictl_sync.o \
 	$(BUILD)/deploy/vapictl/sync.o
+$(BIN)/tests/test_vapictl_routing: $(BUILD)/tests/unit/test_vapictl_routing.o \
+	$(BUILD)/deploy/vapictl/routing.o
 
 .DEFAULT_GOAL := $(VAPICTL_GOAL)
