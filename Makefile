@@ -48,14 +48,17 @@ endif
 
 COMMON_SRC := common/cfg.c common/log.c common/redisconn.c common/stream.c common/util.c \
 	common/metrics.c common/admin.c
+COMMON_SRC += common/timefmt.c common/progress.c
 INGEST_SRC := ingest/main.c ingest/server.c ingest/webhook.c ingest/httpframe.c ingest/xpipe.c \
 	ingest/auth.c ingest/enqueue.c ingest/spool.c
 WORKER_LIB_SRC := worker/vapi_msg.c worker/jscan.c worker/route.c worker/calls_row.c worker/sink.c worker/consumer.c \
 	worker/maint.c worker/wmetrics.c worker/ops.c worker/dlq.c worker/orgcache.c \
 	worker/migrate.c worker/status.c worker/status_http.c
+WORKER_LIB_SRC += worker/pgfail.c worker/opscli.c worker/dlqsel.c worker/dlqfix.c
 WORKER_SRC := worker/main.c $(WORKER_LIB_SRC)
 UNIT_TESTS := test_vapi_msg test_route test_cfg test_auth test_orgcache test_httpframe test_jscan \
 	test_admin test_calls_row
+UNIT_TESTS += test_opsfmt
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
 INGEST_OBJ := $(INGEST_SRC:%.c=$(BUILD)/%.o)
@@ -132,6 +135,8 @@ $(BIN)/tests/test_calls_row: $(BUILD)/tests/unit/test_calls_row.o $(BUILD)/worke
 $(BIN)/tests/test_auth: $(BUILD)/tests/unit/test_auth.o $(BUILD)/ingest/auth.o $(COMMON_OBJ)
 $(BIN)/tests/test_admin: $(BUILD)/tests/unit/test_admin.o $(BUILD)/common/admin.o \
 	$(BUILD)/common/util.o
+$(BIN)/tests/test_opsfmt: $(BUILD)/tests/unit/test_opsfmt.o $(BUILD)/worker/pgfail.o \
+	$(BUILD)/common/timefmt.o
 $(BIN)/tests/%:
 	@mkdir -p $(@D)
 	@[ "$(V)" = 1 ] || echo "  LD      $@"

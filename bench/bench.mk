@@ -13,7 +13,7 @@ bench: all build/bench/pgfloor
 # The floor builds its rows and its upsert with the worker's own code (calls_row.c), so that
 # it writes rows exactly as the worker does.
 PGFLOOR_OBJ := build/worker/calls_row.o build/worker/vapi_msg.o build/worker/jscan.o \
-	build/common/util.o
+	build/common/util.o build/common/timefmt.o
 
 build/bench/pgfloor: bench/pgfloor.c $(PGFLOOR_OBJ)
 	@mkdir -p $(@D)

@@ -11,7 +11,7 @@
  * any error. Every row gets a new vapi_call_id (ID_PREFIX-n), as a burst of new calls does.
  * Parameters go as text, so the server parses the JSON exactly as it does for the worker. */
 #include "calls_row.h"
-#include "util.h"
+#include "timefmt.h"
 #include "vapi_msg.h"
 
 #include <jansson.h>
@@ -92,8 +92,8 @@ static void row_from_body(struct row *r, const char *body)
 	calls_row_fill(&r->r, &r->m, ORG, "metadata", body);
 	r->report_json =
 	    json_dumps(json_object_get(doc, "message"), JSON_COMPACT | JSON_PRESERVE_ORDER);
-	util_iso_ms(r->m.started_ms, r->started, sizeof(r->started));
-	util_iso_ms(r->m.ended_ms, r->ended, sizeof(r->ended));
+	timefmt_iso_ms(r->m.started_ms, r->started, sizeof(r->started));
+	timefmt_iso_ms(r->m.ended_ms, r->ended, sizeof(r->ended));
 	json_decref(doc);
 }
 

@@ -259,15 +259,3 @@ const char *util_ms_text(int64_t ms, char *buf, size_t size)
 	snprintf(buf, size, "%lld", (long long)ms);
 	return buf;
 }
-
-const char *util_iso_ms(int64_t ms, char *buf, size_t size)
-{
-	time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-	struct tm tm;
-	char day[24];
-
-	gmtime_r(&t, &tm);
-	strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, size, "%s.%03dZ", day, (int)(ms - (int64_t)t * 1000));
-	return buf;
-}

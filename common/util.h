@@ -46,10 +46,6 @@ int util_parse_time_ms(const char *s, int64_t *ms) __attribute__((warn_unused_re
  * stands for absent: the form SQL parameters take. Returns buf or NULL. */
 const char *util_ms_text(int64_t ms, char *buf, size_t size);
 
-/* Epoch milliseconds as ISO-8601 UTC with milliseconds ("2026-01-01T12:00:00.000Z") in buf
- * (25 bytes are enough). Returns buf. */
-const char *util_iso_ms(int64_t ms, char *buf, size_t size);
-
 /* The value of the hexadecimal digit c (either case), or -1 when it is none. */
 int util_hex_value(int c);
 

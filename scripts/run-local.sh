@@ -1,27 +1,42 @@
 #!/usr/bin/env bash
 # Runs a complete Switchboard on this machine for trying it by hand (`make run`): Redis,
 # PostgreSQL, switchboard-ingest and two workers, all bound to 127.0.0.1, all state in ./var
-# (kept between runs, so a second run finds the calls of the first). Ctrl-C or SIGTERM stops
-# exactly what this script started, in order, and exits 0.
+# (kept between runs, so a second run finds the calls of the first). It supervises them: one
+# that exits on its own is started again with backoff (and a line saying so) while the rest
+# keeps running. Ctrl-C or SIGTERM stops exactly what this script started, in order, and
+# exits 0. It writes var/env: `. var/env` points the operator commands at this stack.
 #
-# Settings: SB_REDIS_PORT (6390), SB_PG_PORT (5490), SB_INGEST_PORT (8080). Other
+# Settings: SB_REDIS_PORT (6390), SB_PG_PORT (5490), SB_INGEST_PORT (8080), SB_METRICS_PORT
+# (9100: the workers' metrics listen on 9101 and 9102), SB_VAR (./var), SB_BIN (./bin). Other
 # switchboard settings (LOG_LEVEL, WORKER_BATCH, ...) are passed through from the environment.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 ROOT=$PWD
-VAR=$ROOT/var
+VAR=${SB_VAR:-$ROOT/var}
+BIN=${SB_BIN:-$ROOT/bin}
+[[ $VAR == /* ]] || VAR=$ROOT/$VAR
+[[ $BIN == /* ]] || BIN=$ROOT/$BIN
 LOG=$VAR/log
 PGDATA=$VAR/pg
-BIN=$ROOT/bin
 REDIS_PORT=${SB_REDIS_PORT:-6390}
 PG_PORT=${SB_PG_PORT:-5490}
 INGEST_PORT=${SB_INGEST_PORT:-8080}
+METRICS_PORT=${SB_METRICS_PORT:-9100}
 SECRET_HEADER=${WEBHOOK_SECRET_HEADER:-X-Vapi-Secret}
+WORKERS=(1 2)
 # Bounds on every wait, in seconds.
 START_TIMEOUT=30
 STOP_TIMEOUT=20
+# Restarting a service that exited: first after RESTART_MIN_MS, doubling up to
+# RESTART_MAX_MS while it keeps failing; back to the minimum once it has run STABLE_MS.
+RESTART_MIN_MS=1000
+RESTART_MAX_MS=30000
+STABLE_MS=30000
 
 say() { printf 'run-local: %s\n' "$*"; }
+# Supervision lines carry the time, since they come long after the banner.
+say_at() { printf 'run-local: %s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*"; }
+now_ms() { local t=${EPOCHREALTIME/[.,]/}; echo $((t / 1000)); }
 die() {
 	printf 'run-local: %s\n' "$*" >&2
 	exit 1
@@ -33,16 +48,16 @@ show_log() {
 	printf 'run-local: ----\n' >&2
 }
 
-for p in REDIS_PORT PG_PORT INGEST_PORT; do
+for p in REDIS_PORT PG_PORT INGEST_PORT METRICS_PORT; do
 	v=${!p}
-	if ! [[ $v =~ ^[0-9]+$ ]] || ((v < 1 || v > 65535)); then
+	if ! [[ $v =~ ^[0-9]+$ ]] || ((v < 1 || v > 65535 - ${#WORKERS[@]})); then
 		die "SB_$p: \"$v\" is not a port number"
 	fi
 done
 
 # --- what this script started, and how to stop it --------------------------------------
 
-REDIS_PID='' INGEST_PID='' PG_STARTED='' SLEEP_PID=''
+REDIS_PID='' INGEST_PID='' PG_PID='' PG_STARTED='' SLEEP_PID=''
 WORKER_PIDS=()
 CLEANED=
 
@@ -178,11 +193,14 @@ mkdir -p "$VAR/redis" "$LOG" || die "cannot create $VAR"
 # Each service gets its own session (setsid), so a Ctrl-C on the terminal reaches only this
 # script, which then stops them in order. setsid does not fork here (the background child
 # is not a process group leader), so $! is the service's own pid.
-setsid redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$VAR/redis" \
-	--appendonly yes --appendfsync always --daemonize no \
-	>>"$LOG/redis.log" 2>&1 </dev/null &
-REDIS_PID=$!
-echo "$REDIS_PID" >"$VAR/redis.pid"
+start_redis() {
+	setsid redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$VAR/redis" \
+		--appendonly yes --appendfsync always --daemonize no \
+		>>"$LOG/redis.log" 2>&1 </dev/null &
+	REDIS_PID=$!
+	echo "$REDIS_PID" >"$VAR/redis.pid"
+}
+start_redis
 for ((i = 0; ; i++)); do
 	alive "$REDIS_PID" || {
 		show_log "$LOG/redis.log"
@@ -245,14 +263,18 @@ fi
 touch "$LOG/postgres.log"
 ((EUID == 0)) && chown postgres:postgres "$LOG/postgres.log"
 PG_STARTED=1
-# No Unix socket (-k ''): nothing else on the machine should stumble on this server, and a
-# socket path inside a deep checkout could exceed the 107-byte limit.
-if ! pg_ctl_as_owner start -D "$PGDATA" -l "$LOG/postgres.log" -w -t "$START_TIMEOUT" \
-	-o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k ''" >/dev/null; then
+# pg_ctl daemonizes the postmaster: its pid comes from postmaster.pid. No Unix socket (-k ''):
+# nothing else on the machine should stumble on this server, and a socket path inside a deep
+# checkout could exceed the 107-byte limit.
+start_pg() {
+	pg_ctl_as_owner start -D "$PGDATA" -l "$LOG/postgres.log" -w -t "$START_TIMEOUT" \
+		-o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k ''" >/dev/null || return 1
+	PG_PID=$(head -n 1 "$PGDATA/postmaster.pid")
+}
+if ! start_pg; then
 	show_log "$LOG/postgres.log"
 	die "PostgreSQL did not start"
 fi
-PG_PID=$(head -n 1 "$PGDATA/postmaster.pid")
 say "PostgreSQL up on 127.0.0.1:$PG_PORT (pid $PG_PID, data in var/pg)"
 
 if [[ $("${PSQL[@]}" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'switchboard'") != 1 ]]; then
@@ -297,10 +319,14 @@ WEBHOOK_SECRET=$(<"$SECRET_FILE")
 
 # --- ingest and workers -------------------------------------------------------------------
 
-INGEST_LISTEN=127.0.0.1:$INGEST_PORT WEBHOOK_SECRET=$WEBHOOK_SECRET INGEST_SPOOL_DIR=$VAR/spool \
-	setsid "$BIN/switchboard-ingest" >>"$LOG/ingest.log" 2>&1 </dev/null &
-INGEST_PID=$!
-echo "$INGEST_PID" >"$VAR/ingest.pid"
+start_ingest() {
+	INGEST_LISTEN=127.0.0.1:$INGEST_PORT WEBHOOK_SECRET=$WEBHOOK_SECRET \
+		INGEST_SPOOL_DIR=$VAR/spool setsid "$BIN/switchboard-ingest" \
+		>>"$LOG/ingest.log" 2>&1 </dev/null &
+	INGEST_PID=$!
+	echo "$INGEST_PID" >"$VAR/ingest.pid"
+}
+start_ingest
 for ((i = 0; ; i++)); do
 	alive "$INGEST_PID" || {
 		show_log "$LOG/ingest.log"
@@ -315,16 +341,20 @@ for ((i = 0; ; i++)); do
 done
 say "switchboard-ingest up on 127.0.0.1:$INGEST_PORT (pid $INGEST_PID)"
 
-for n in 1 2; do
-	log=$LOG/worker-$n.log
+# Worker n is consumer local-n with its metrics on METRICS_PORT + n; a restarted worker keeps
+# its name, so it reads its own pending entries first.
+start_worker() {
+	WORKER_CONSUMER=local-$1 WORKER_METRICS_LISTEN=127.0.0.1:$((METRICS_PORT + $1)) \
+		setsid "$BIN/switchboard-worker" run >>"$LOG/worker-$1.log" 2>&1 </dev/null &
+	WORKER_PIDS[$1 - 1]=$!
+	echo "$!" >"$VAR/worker-$1.pid"
+}
+for n in "${WORKERS[@]}"; do
 	# Where this run's lines start, to find this worker's start-up line below.
-	offsets[n]=$(($(stat -c %s "$log" 2>/dev/null || echo 0) + 1))
-	WORKER_CONSUMER=local-$n WORKER_METRICS_LISTEN=127.0.0.1:$((${SB_METRICS_PORT:-9100} + n)) \
-		setsid "$BIN/switchboard-worker" run >>"$log" 2>&1 </dev/null &
-	WORKER_PIDS+=($!)
-	echo "$!" >"$VAR/worker-$n.pid"
+	offsets[n]=$(($(stat -c %s "$LOG/worker-$n.log" 2>/dev/null || echo 0) + 1))
+	start_worker "$n"
 done
-for n in 1 2; do
+for n in "${WORKERS[@]}"; do
 	pid=${WORKER_PIDS[n - 1]}
 	log=$LOG/worker-$n.log
 	for ((i = 0; ; i++)); do
@@ -344,19 +374,55 @@ say "switchboard-worker local-1 and local-2 up (pids ${WORKER_PIDS[*]})"
 
 # --- how to use it ------------------------------------------------------------------------
 
+URL=http://127.0.0.1:$INGEST_PORT/api/vapi/webhook
+# Single-quoted for pasting into a shell.
+shq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+
+# For the operator commands run beside the stack: `. var/env`, then switchboard-worker status,
+# sbw dlq list (sbw is what the README's runbook calls the worker binary), vapictl backfill,
+# psql with no arguments.
+write_env() {
+	local tmp=$VAR/env.tmp
+	{
+		printf '# Written by scripts/run-local.sh; `. %s` points the operator commands at that stack.\n' "$(shq "$VAR/env")"
+		printf 'export REDIS_URL=%s\n' "$(shq "$REDIS_URL")"
+		printf 'export DATABASE_URL=%s\n' "$(shq "$DATABASE_URL")"
+		printf 'export PGHOST=127.0.0.1 PGPORT=%s PGUSER=postgres PGDATABASE=switchboard\n' "$PG_PORT"
+		printf 'export SWITCHBOARD_INGEST_URL=%s\n' "$(shq "$URL")"
+		printf 'export WEBHOOK_SECRET_FILE=%s\n' "$(shq "$SECRET_FILE")"
+		printf 'export SWITCHBOARD_METRICS=%s\n' "$(shq "$(metrics_urls)")"
+		printf 'PATH=%s:$PATH\n' "$(shq "$BIN")"
+		printf 'sbw() { switchboard-worker "$@"; }\n'
+	} >"$tmp" && mv "$tmp" "$VAR/env"
+}
+metrics_urls() {
+	local n out="http://127.0.0.1:$INGEST_PORT/metrics"
+	for n in "${WORKERS[@]}"; do
+		out+=" http://127.0.0.1:$((METRICS_PORT + n))/metrics"
+	done
+	printf '%s' "$out"
+}
+write_env || die "cannot write $VAR/env"
+
 now_ms=$(date +%s%3N)
 cat >"$VAR/sample.json" <<JSON
 {"message":{"type":"status-update","status":"in-progress","timestamp":$now_ms,"call":{"id":"call_demo_1","type":"inboundPhoneCall","phoneNumberId":"pn_demo","assistantId":"asst_demo"},"customer":{"number":"+15551234"}}}
 JSON
-URL=http://127.0.0.1:$INGEST_PORT/api/vapi/webhook
-# Single-quoted for pasting into a shell.
-shq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 cat <<EOF
 
-Switchboard is running. Ctrl-C stops it; data stays in var/ for the next run.
-  webhook URL  $URL
-  secret       $WEBHOOK_SECRET  (var/webhook-secret, header $SECRET_HEADER)
-  logs         var/log/ingest.log, worker-1.log, worker-2.log, redis.log, postgres.log
+Switchboard is running. Ctrl-C stops it; data stays in ${VAR#"$ROOT"/}/ for the next run.
+  webhook URL   $URL
+  secret        $WEBHOOK_SECRET  (${SECRET_FILE#"$ROOT"/}, header $SECRET_HEADER)
+  REDIS_URL     $REDIS_URL
+  DATABASE_URL  $DATABASE_URL
+  metrics       $(metrics_urls)
+                (worker local-N serves /metrics, /healthz, /readyz on port $METRICS_PORT+N)
+  logs          ${LOG#"$ROOT"/}/ingest.log, worker-1.log, worker-2.log, redis.log, postgres.log
+A service that exits is restarted (with backoff); this terminal says so.
+
+Point the operator commands at this stack (in another shell, from $ROOT):
+  . $(shq "$VAR/env")
+  sbw status
 
 Send a sample status-update (inbound call on phone number pn_demo):
   curl -sS -X POST -H 'Content-Type: application/json' -H $(shq "$SECRET_HEADER: $WEBHOOK_SECRET") --data-binary @$(shq "$VAR/sample.json") $URL
@@ -366,29 +432,95 @@ See the stored call:
 
 EOF
 
-# --- until told to stop -------------------------------------------------------------------
+# --- supervision, until told to stop -----------------------------------------------------
 
-# A service that dies on its own ends the whole stack (with its log), rather than leaving a
-# half-working one.
-while :; do
-	for entry in "redis-server:$REDIS_PID:redis" "switchboard-ingest:$INGEST_PID:ingest" \
-		"switchboard-worker local-1:${WORKER_PIDS[0]}:worker-1" \
-		"switchboard-worker local-2:${WORKER_PIDS[1]}:worker-2"; do
-		IFS=: read -r name pid logname <<<"$entry"
-		if ! alive "$pid"; then
-			wait "$pid" 2>/dev/null
-			say "$name (pid $pid) exited on its own (status $?)" >&2
-			show_log "$LOG/$logname.log"
-			exit 1
-		fi
-	done
-	if ! kill -0 "$PG_PID" 2>/dev/null; then
-		say "PostgreSQL (pid $PG_PID) exited on its own" >&2
-		show_log "$LOG/postgres.log"
-		exit 1
+SERVICES=(redis postgres ingest)
+for n in "${WORKERS[@]}"; do
+	SERVICES+=("worker-$n")
+done
+declare -A RETRY_AT BACKOFF UP_SINCE RESTARTS
+for s in "${SERVICES[@]}"; do
+	RETRY_AT[$s]='' BACKOFF[$s]=$RESTART_MIN_MS UP_SINCE[$s]=$(now_ms) RESTARTS[$s]=0
+done
+
+svc_pid() {
+	case $1 in
+	redis) echo "$REDIS_PID" ;;
+	postgres) echo "$PG_PID" ;;
+	ingest) echo "$INGEST_PID" ;;
+	worker-*) echo "${WORKER_PIDS[${1#worker-} - 1]}" ;;
+	esac
+}
+svc_name() {
+	case $1 in
+	redis) echo redis-server ;;
+	postgres) echo PostgreSQL ;;
+	ingest) echo switchboard-ingest ;;
+	worker-*) echo "switchboard-worker local-${1#worker-}" ;;
+	esac
+}
+svc_start() {
+	case $1 in
+	redis) start_redis ;;
+	postgres) start_pg ;;
+	ingest) start_ingest ;;
+	worker-*) start_worker "${1#worker-}" ;;
+	esac
+}
+
+# How pid ended: our own children are reaped for their status; the postmaster (pg_ctl's
+# child) is not ours to wait for.
+exit_how() {
+	local st
+	[[ $1 == postgres ]] && {
+		echo "exited"
+		return
+	}
+	wait "$2" 2>/dev/null
+	st=$?
+	if ((st > 128)); then
+		echo "was killed by SIG$(kill -l $((st - 128)) 2>/dev/null || echo $((st - 128)))"
+	else
+		echo "exited with status $st"
 	fi
+}
+
+# One look at service s: note its death and schedule a restart, or restart it when due.
+supervise() {
+	local s=$1 now pid name
+	now=$(now_ms)
+	pid=$(svc_pid "$s")
+	name=$(svc_name "$s")
+	if [[ -z ${RETRY_AT[$s]} ]]; then
+		if alive "$pid"; then
+			((now - UP_SINCE[$s] >= STABLE_MS)) && BACKOFF[$s]=$RESTART_MIN_MS
+			return
+		fi
+		say_at "$name (pid $pid) $(exit_how "$s" "$pid"); restarting it in $((BACKOFF[$s] / 1000))s" >&2
+		show_log "$LOG/$s.log" 10
+		RETRY_AT[$s]=$((now + BACKOFF[$s]))
+	elif ((now >= RETRY_AT[$s])); then
+		if svc_start "$s"; then
+			RESTARTS[$s]=$((RESTARTS[$s] + 1))
+			say_at "$name restarted (pid $(svc_pid "$s"), restart ${RESTARTS[$s]} of this run)"
+			RETRY_AT[$s]='' UP_SINCE[$s]=$now
+			return
+		fi
+		say_at "$name did not start; trying again in $((BACKOFF[$s] / 1000))s" >&2
+		show_log "$LOG/$s.log" 10
+		RETRY_AT[$s]=$((now + BACKOFF[$s]))
+	else
+		return
+	fi
+	BACKOFF[$s]=$((BACKOFF[$s] * 2 > RESTART_MAX_MS ? RESTART_MAX_MS : BACKOFF[$s] * 2))
+}
+
+while :; do
+	for s in "${SERVICES[@]}"; do
+		supervise "$s"
+	done
 	# Waiting on a background sleep lets a signal's trap run at once.
-	sleep 1 &
+	sleep 0.25 &
 	SLEEP_PID=$!
 	wait "$SLEEP_PID"
 	SLEEP_PID=

@@ -4,7 +4,9 @@
 
 #include "log.h"
 #include "maint.h"
+#include "pgfail.h"
 #include "stream.h"
+#include "timefmt.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -56,9 +58,74 @@ static void backoff(struct consumer *c, unsigned attempt)
 	              (volatile int *)c->stop);
 }
 
+/* Drops the trailing blanks libpq's messages end with. */
+static void trim_why(struct consumer *c)
+{
+	size_t n = strlen(c->why);
+
+	while (n > 0 && (c->why[n - 1] == ' ' || c->why[n - 1] == '\n'))
+		c->why[--n] = '\0';
+}
+
+/* Waits before the next connect attempt; returns -1 (c->why set) instead when that would
+ * pass the give-up time (give_up_at 0: never). */
+static int retry_wait(struct consumer *c, unsigned attempt, int64_t give_up_at, const char *server,
+                      const char *err)
+{
+	int64_t delay = util_backoff_ms(attempt, UTIL_BACKOFF_BASE_MS, UTIL_BACKOFF_CAP_MS);
+	int64_t now = util_mono_ms();
+	char d[24];
+
+	if (give_up_at != 0 && now >= give_up_at) {
+		snprintf(c->why, sizeof(c->why), "%s unreachable for %s (--timeout): %s", server,
+		         timefmt_duration_ms(c->give_up_ms, d, sizeof(d)), err);
+		trim_why(c);
+		c->failed = 1;
+		return -1;
+	}
+	if (give_up_at != 0 && now + delay > give_up_at)
+		delay = give_up_at - now;
+	util_sleep_ms(delay, (volatile int *)c->stop);
+	return 0;
+}
+
+/* Records a setting that cannot work; returns -1. The run command logs it; an operator
+ * command prints c->why itself. */
+static int setting_error(struct consumer *c, const char *setting, const char *err)
+{
+	snprintf(c->why, sizeof(c->why), "%s: %s", setting, err);
+	trim_why(c);
+	c->failed = 1;
+	if (c->give_up_ms == 0)
+		log_error("%s (fix the setting; not retried)", c->why);
+	return -1;
+}
+
+/* A retry: a warning for the run command, a debug line for an operator command (which
+ * prints one line of its own when it gives up). */
+static void log_retry(const struct consumer *c, const char *server, const char *err)
+{
+	log_msg(c->give_up_ms > 0 ? LOGL_DEBUG : LOGL_WARN, NULL, NULL, "%s: %s; retrying", server,
+	        err);
+}
+
+static int64_t give_up_at(const struct consumer *c)
+{
+	return c->give_up_ms > 0 ? util_mono_ms() + c->give_up_ms : 0;
+}
+
+/* Redis answers AUTH and SELECT errors for a password, user or db number that is wrong, and
+ * NOAUTH to the first command when REDIS_URL has no password but the server wants one. */
+static bool redis_setting_error(const char *err)
+{
+	return strncmp(err, "AUTH: ", 6) == 0 || strncmp(err, "SELECT: ", 8) == 0 ||
+	       strstr(err, "NOAUTH") != NULL;
+}
+
 int consumer_redis_up(struct consumer *c)
 {
 	char err[256];
+	int64_t until = give_up_at(c);
 
 	for (unsigned attempt = 0; !*c->stop; attempt++) {
 		int created = -1;
@@ -89,8 +156,11 @@ int consumer_redis_up(struct consumer *c)
 			consumer_redis_drop(c);
 		else
 			metric_add(&wmetrics[WM_REDIS_ERRORS], 1);
-		log_warn("redis: %s; retrying", err);
-		backoff(c, attempt);
+		if (redis_setting_error(err))
+			return setting_error(c, "REDIS_URL", err);
+		log_retry(c, "redis", err);
+		if (retry_wait(c, attempt, until, "redis", err) != 0)
+			return -1;
 	}
 	return -1;
 }
@@ -98,6 +168,7 @@ int consumer_redis_up(struct consumer *c)
 int consumer_pg_up(struct consumer *c)
 {
 	char err[512];
+	int64_t until = give_up_at(c);
 
 	for (unsigned attempt = 0; c->sink == NULL; attempt++) {
 		if (*c->stop)
@@ -109,8 +180,11 @@ int consumer_pg_up(struct consumer *c)
 			break;
 		}
 		metric_add(&wmetrics[WM_PG_ERRORS], 1);
-		log_warn("postgres: %s; retrying", err);
-		backoff(c, attempt);
+		if (pgfail_is_setting(c->cfg->database_url, err))
+			return setting_error(c, "DATABASE_URL", err);
+		log_retry(c, "postgres", err);
+		if (retry_wait(c, attempt, until, "postgres", err) != 0)
+			return -1;
 	}
 	metric_set(&wmetrics[WM_PG_UP], 1);
 	return 0;
@@ -526,6 +600,10 @@ int consumer_run(const struct cfg *cfg, volatile sig_atomic_t *stop)
 	}
 	maint_leave_group(&c);
 	consumer_close(&c);
+	if (c.failed) {
+		log_error("worker %s stopped: %s", cfg->consumer, c.why);
+		return 1;
+	}
 	log_info("worker %s stopped", cfg->consumer);
 	return 0;
 }

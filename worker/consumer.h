@@ -20,6 +20,11 @@ struct consumer {
 	volatile sig_atomic_t *stop; /* set by signals: finish the batch in hand, then return */
 	int read_pending;            /* read our own pending entries (id 0) before new ones */
 	int group_seen;              /* the group existed before: a re-creation is reported */
+	long long give_up_ms;        /* an operator command's --timeout: how long one connect
+	                                keeps retrying; 0 (run): until stopped */
+	int failed;                  /* a connect gave up or hit a setting error: why says so */
+	char why[640];               /* one line: the setting or server, and libpq's or
+	                                hiredis' own text */
 };
 
 /* What process() did with a batch. */
@@ -38,7 +43,10 @@ int consumer_init(struct consumer *c, const struct cfg *cfg, volatile sig_atomic
 void consumer_close(struct consumer *c);
 
 /* Connects to Redis (and makes sure the group exists) / to PostgreSQL, retrying with capped
- * exponential backoff and jitter until connected (0) or asked to stop (-1). */
+ * exponential backoff and jitter until connected (0) or asked to stop (-1). Also -1, with
+ * c->failed set and c->why saying why, when the setting itself is wrong (a database that does
+ * not exist, a wrong password: logged as an error naming REDIS_URL or DATABASE_URL, never
+ * retried) or when c->give_up_ms passed without a connection. */
 int consumer_redis_up(struct consumer *c);
 int consumer_pg_up(struct consumer *c);
 

@@ -4,6 +4,9 @@
 #include "consumer.h"
 #include "log.h"
 #include "maint.h"
+#include "opscli.h"
+#include "progress.h"
+#include "timefmt.h"
 #include "util.h"
 
 #include <jansson.h>
@@ -13,97 +16,105 @@
 
 /* A draining worker waits this long per read so that it notices the end soon. */
 #define OPS_DRAIN_BLOCK_MS 200
+/* While draining, where it stands is printed this often. */
+#define OPS_DRAIN_REPORT_MS 2000
 
-int ops_parse(int argc, char **argv, const struct ops_opt *opts, const char **pos, int npos,
-              int *nposp)
+static const char drain_usage[] =
+    "usage: switchboard-worker [settings] drain [--timeout D]\n"
+    "Joins the group as one more consumer, files what is lagging, takes over entries idle\n"
+    "past WORKER_CLAIM_IDLE, and exits 0 printing \"drained: lag 0, pending 0\" once nothing\n"
+    "is lagging or pending. While it waits it prints where it stands every 2s.\n"
+    "  --timeout D     give up after D (default 5m; also how long Redis or PostgreSQL may\n"
+    "                  stay unreachable) and exit 1 saying what is left\n";
+
+static const char replay_usage[] =
+    "usage: switchboard-worker [settings] replay --since TIME [--until TIME] [--org ID]\n"
+    "                          [--type TYPE] [--dry-run] [--timeout D]\n"
+    "Processes the entries still in the stream (the last SWITCHBOARD_RETENTION) from TIME on\n"
+    "again, in order; writes are idempotent. TIME is ISO-8601 (2026-11-25T10:00:00Z) or\n"
+    "epoch milliseconds. Progress goes to stderr, the summary to stdout.\n"
+    "  --since TIME    first entry to replay (required)\n"
+    "  --until TIME    last one (default: now)\n"
+    "  --org ID        only entries that route to organization ID\n"
+    "  --type TYPE     only messages of this type (status-update, end-of-call-report, ...)\n"
+    "  --dry-run       count what matches, by type and organization, and the malformed\n"
+    "                  entries a replay would skip; change nothing\n" OPS_TIMEOUT_HELP;
+
+static const char reroute_usage[] =
+    "usage: switchboard-worker [settings] reroute [--timeout D]\n"
+    "Routes the parked (unrouted) messages again now, files those that route and prints\n"
+    "\"re-routed: N filed, M still unrouted\".\n" OPS_TIMEOUT_HELP;
+
+static const char status_usage[] =
+    "usage: switchboard-worker [settings] status [--json] [--timeout D]\n"
+    "Prints the stream, the consumer group (lag, pending, the age of the oldest pending\n"
+    "entry), each consumer, the dead letters and the parked messages. Times are UTC.\n"
+    "  --json          the same as one JSON object (ages in seconds, -1: none)\n" OPS_TIMEOUT_HELP;
+
+/* One "lag N, pending M across K consumers" line of drain. */
+static void drain_report(const char *what, const struct group_state *g, int64_t since)
 {
-	*nposp = 0;
-	for (int i = 1; i < argc; i++) {
-		const struct ops_opt *o = opts;
+	char d[24];
 
-		if (strncmp(argv[i], "--", 2) != 0) {
-			if (*nposp >= npos) {
-				fprintf(stderr, "%s: unexpected argument \"%s\"\n", argv[0],
-				        argv[i]);
-				return -1;
-			}
-			pos[(*nposp)++] = argv[i];
-			continue;
-		}
-		while (o->name != NULL && strcmp(o->name, argv[i] + 2) != 0)
-			o++;
-		if (o->name == NULL) {
-			fprintf(stderr,
-			        "%s: unknown option %s (settings such as --redis-url go "
-			        "before the command)\n",
-			        argv[0], argv[i]);
-			return -1;
-		}
-		if (o->flag != NULL) {
-			*o->flag = 1;
-		} else if (i + 1 >= argc) {
-			fprintf(stderr, "%s: %s needs a value\n", argv[0], argv[i]);
-			return -1;
-		} else {
-			*o->value = argv[++i];
-		}
+	printf("%s: lag %lld, pending %lld across %lld consumers (%s)\n", what, g->lag, g->pending,
+	       g->consumers, timefmt_duration_ms(util_mono_ms() - since, d, sizeof(d)));
+	fflush(stdout);
+}
+
+/* One pass of drain: reconnects, files a batch, claims, reads the group's state. Returns 0
+ * with *g filled, 1 to go round again, -1 when a connect gave up (printed). */
+static int drain_pass(struct consumer *c, long long claim_idle_ms, struct group_state *g)
+{
+	long long claimed;
+
+	if (consumer_redis_up(c) != 0 || consumer_pg_up(c) != 0) {
+		ops_fail(c, "drain");
+		return -1;
 	}
+	if (consumer_step(c) != 0 || maint_claim(c, claim_idle_ms, &claimed) != 0 ||
+	    maint_group_state(c, g) < 0)
+		return 1;
 	return 0;
-}
-
-/* Parses a TIME option; prints the error. */
-static int parse_time_opt(const char *cmd, const char *name, const char *v, int64_t *ms)
-{
-	if (util_parse_time_ms(v, ms) == 0)
-		return 0;
-	fprintf(stderr,
-	        "%s: %s: expected an ISO-8601 time (2026-11-25T10:00:00Z) or epoch "
-	        "milliseconds, got \"%s\"\n",
-	        cmd, name, v);
-	return -1;
-}
-
-/* Connects both; returns 0, or -1 when stopped first. */
-static int connect_all(struct consumer *c)
-{
-	return consumer_redis_up(c) == 0 && consumer_pg_up(c) == 0 ? 0 : -1;
 }
 
 int ops_drain(const struct cfg *cfg, volatile sig_atomic_t *stop, int argc, char **argv)
 {
-	const char *timeout_s = "5m";
-	const struct ops_opt opts[] = {{"timeout", &timeout_s, NULL}, {NULL, NULL, NULL}};
+	const struct ops_opt opts[] = {{NULL, NULL, NULL}};
+	struct ops_args a = {.usage = drain_usage, .opts = opts, .timeout_ms = 5 * 60 * 1000};
 	struct cfg dc = *cfg;
 	struct consumer c;
 	struct group_state g = {0};
-	long long timeout_ms, claimed;
-	int64_t deadline;
-	int npos, rc = 1;
+	int64_t start, next_report;
+	char d[24];
+	int rc;
 
-	if (ops_parse(argc, argv, opts, NULL, 0, &npos) != 0)
-		return 2;
-	if (util_parse_duration_ms(timeout_s, &timeout_ms) != 0) {
-		fprintf(stderr, "drain: --timeout: expected a duration such as 90s or 5m\n");
-		return 2;
-	}
+	if ((rc = ops_parse(argc, argv, &a)) != 0)
+		return rc > 0 ? 0 : 2;
 	dc.block_ms = OPS_DRAIN_BLOCK_MS;
-	if (consumer_init(&c, &dc, stop) != 0)
+	start = util_mono_ms();
+	next_report = start + OPS_DRAIN_REPORT_MS;
+	if (ops_connect(&c, &dc, stop, "drain", a.timeout_ms, true) != 0)
 		return 1;
-	deadline = util_mono_ms() + timeout_ms;
-	while (!*stop && connect_all(&c) == 0) {
-		if (consumer_step(&c) != 0 || maint_claim(&c, dc.claim_idle_ms, &claimed) != 0 ||
-		    maint_group_state(&c, &g) < 0)
-			continue;
-		if (g.lag == 0 && g.pending == 0) {
+	for (rc = 1; !*stop;) {
+		int pass = drain_pass(&c, dc.claim_idle_ms, &g);
+
+		if (pass < 0)
+			break;
+		if (pass == 0 && g.lag == 0 && g.pending == 0) {
 			printf("drained: lag 0, pending 0\n");
 			rc = 0;
 			break;
 		}
-		if (util_mono_ms() > deadline) {
+		if (util_mono_ms() > start + a.timeout_ms) {
 			printf("drain timed out after %s: lag %lld, pending %lld across %lld "
 			       "consumers\n",
-			       timeout_s, g.lag, g.pending, g.consumers);
+			       timefmt_duration_ms(a.timeout_ms, d, sizeof(d)), g.lag, g.pending,
+			       g.consumers);
 			break;
+		}
+		if (pass == 0 && util_mono_ms() >= next_report) {
+			drain_report("draining", &g, start);
+			next_report = util_mono_ms() + OPS_DRAIN_REPORT_MS;
 		}
 	}
 	maint_leave_group(&c);
@@ -182,7 +193,7 @@ static long long replay_page(struct consumer *c, char *start, size_t size, const
 	return n;
 }
 
-static void replay_report(const struct replay *rp, const struct batch_result *t)
+static void replay_report(const struct replay *rp, const struct batch_result *t, long long read)
 {
 	const char *type, *org;
 	json_t *per, *v;
@@ -193,7 +204,9 @@ static void replay_report(const struct replay *rp, const struct batch_result *t)
 		       rp->matched, t->filed, t->unrouted, t->dead);
 		return;
 	}
-	printf("dry run: %lld entries match; nothing was changed\n", rp->matched);
+	printf("dry run: %lld of %lld entries match, %zu malformed (a replay skips them); "
+	       "nothing was changed\n",
+	       rp->matched, read, t->dead);
 	json_object_foreach(rp->tally, type, per)
 	{
 		json_object_foreach(per, org, v)
@@ -203,6 +216,24 @@ static void replay_report(const struct replay *rp, const struct batch_result *t)
 	}
 }
 
+/* The stream ids replay starts after and ends at, from the options; -1 after printing. */
+static int replay_range(const char *since, const char *until, char *start, size_t ssize, char *end,
+                        size_t esize)
+{
+	int64_t since_ms, until_ms = util_now_ms();
+
+	if (since == NULL) {
+		fprintf(stderr, "replay: --since TIME is required (see replay --help)\n");
+		return -1;
+	}
+	if (ops_time_opt("replay", "--since", since, &since_ms) != 0 ||
+	    (until != NULL && ops_time_opt("replay", "--until", until, &until_ms) != 0))
+		return -1;
+	snprintf(start, ssize, "%lld", (long long)since_ms);
+	snprintf(end, esize, "%lld", (long long)until_ms);
+	return 0;
+}
+
 int ops_replay(const struct cfg *cfg, volatile sig_atomic_t *stop, int argc, char **argv)
 {
 	const char *since = NULL, *until = NULL;
@@ -210,38 +241,40 @@ int ops_replay(const struct cfg *cfg, volatile sig_atomic_t *stop, int argc, cha
 	const struct ops_opt opts[] = {{"since", &since, NULL},        {"until", &until, NULL},
 	                               {"org", &rp.org, NULL},         {"type", &rp.type, NULL},
 	                               {"dry-run", NULL, &rp.dry_run}, {NULL, NULL, NULL}};
+	struct ops_args a = {.usage = replay_usage, .opts = opts};
 	struct consumer c;
 	struct batch_result total = {0};
+	struct progress pr;
 	char start[64], end[32];
-	int64_t since_ms, until_ms = util_now_ms();
-	int npos, rc = 0;
+	int rc;
 
-	if (ops_parse(argc, argv, opts, NULL, 0, &npos) != 0)
+	if ((rc = ops_parse(argc, argv, &a)) != 0)
+		return rc > 0 ? 0 : 2;
+	if (replay_range(since, until, start, sizeof(start), end, sizeof(end)) != 0)
 		return 2;
-	if (since == NULL) {
-		fprintf(stderr, "replay: --since TIME is required\n");
-		return 2;
-	}
-	if (parse_time_opt("replay", "--since", since, &since_ms) != 0 ||
-	    (until != NULL && parse_time_opt("replay", "--until", until, &until_ms) != 0))
-		return 2;
-	snprintf(start, sizeof(start), "%lld", (long long)since_ms);
-	snprintf(end, sizeof(end), "%lld", (long long)until_ms);
-	if (consumer_init(&c, cfg, stop) != 0)
+	if (ops_connect(&c, cfg, stop, "replay", a.timeout_ms, true) != 0)
 		return 1;
 	rp.tally = json_object();
+	progress_start(&pr, stderr, rp.dry_run ? "replay (dry run)" : "replay", "entries", -1);
 	for (long long n = 1; n > 0 && !*stop;) {
-		if (connect_all(&c) != 0)
+		if (consumer_redis_up(&c) != 0 || consumer_pg_up(&c) != 0) {
+			rc = 1;
 			break;
+		}
 		n = replay_page(&c, start, sizeof(start), end, &rp, &total);
 		if (n < 0) {
 			log_warn("replay: Redis failed; retrying the page");
 			n = 1;
+		} else {
+			progress_add(&pr, n);
 		}
 	}
+	progress_end(&pr);
+	if (rc != 0)
+		ops_fail(&c, "replay");
 	if (*stop)
 		rc = 1;
-	replay_report(&rp, &total);
+	replay_report(&rp, &total, pr.done);
 	json_decref(rp.tally);
 	consumer_close(&c);
 	return rc;
@@ -250,17 +283,22 @@ int ops_replay(const struct cfg *cfg, volatile sig_atomic_t *stop, int argc, cha
 int ops_reroute(const struct cfg *cfg, volatile sig_atomic_t *stop, int argc, char **argv)
 {
 	const struct ops_opt opts[] = {{NULL, NULL, NULL}};
+	struct ops_args a = {.usage = reroute_usage, .opts = opts};
 	struct consumer c;
 	long long filed, left;
-	int npos, rc;
+	int rc;
 
-	if (ops_parse(argc, argv, opts, NULL, 0, &npos) != 0)
-		return 2;
-	if (consumer_init(&c, cfg, stop) != 0)
+	if ((rc = ops_parse(argc, argv, &a)) != 0)
+		return rc > 0 ? 0 : 2;
+	if (ops_connect(&c, cfg, stop, "reroute", a.timeout_ms, true) != 0)
 		return 1;
 	rc = maint_reroute(&c, &filed, &left);
 	if (rc == 0)
 		printf("re-routed: %lld filed, %lld still unrouted\n", filed, left);
+	else if (c.failed)
+		ops_fail(&c, "reroute");
+	else
+		fprintf(stderr, "reroute: failed (the error is logged above)\n");
 	consumer_close(&c);
 	return rc == 0 ? 0 : 1;
 }
@@ -302,7 +340,7 @@ static long long oldest_pending_age(struct consumer *c)
 	long long age = -1;
 
 	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1)
-		age = (util_now_ms() - strtoll(r->element[0]->element[0]->str, NULL, 10)) / 1000;
+		age = (util_now_ms() - timefmt_stream_id_ms(r->element[0]->element[0]->str)) / 1000;
 	freeReplyObject(r);
 	return age;
 }
@@ -339,46 +377,66 @@ static json_t *status_collect(struct consumer *c)
 	json_object_set_new(st, "consumers", consumers);
 	json_object_set_new(st, "dead_letters", json_integer(xlen(c, c->cfg->dead_stream)));
 	json_object_set_new(st, "unrouted", json_integer(parked));
-	json_object_set_new(st, "unrouted_oldest_age_s", json_integer(age));
+	json_object_set_new(st, "unrouted_oldest_age_s", json_integer(parked > 0 ? age : -1));
 	return st;
+}
+
+static long long st_int(json_t *o, const char *key)
+{
+	return (long long)json_integer_value(json_object_get(o, key));
+}
+
+/* "3m12s" for an age in seconds, or the text for "none" when age < 0. */
+static const char *age_text(long long age_s, const char *none, char *buf, size_t size)
+{
+	return age_s < 0 ? none : timefmt_duration_ms(age_s * 1000, buf, size);
 }
 
 static void status_text(json_t *st)
 {
-	const char *name;
+	const char *name, *last = json_string_value(json_object_get(st, "last_delivered_id"));
+	char a[24], t[40];
 	json_t *v;
 
 	printf("stream %s: %lld entries\n", json_string_value(json_object_get(st, "stream")),
-	       (long long)json_integer_value(json_object_get(st, "length")));
-	printf("group %s: lag %lld, pending %lld, oldest pending %llds, last delivered %s\n",
-	       json_string_value(json_object_get(st, "group")),
-	       (long long)json_integer_value(json_object_get(st, "lag")),
-	       (long long)json_integer_value(json_object_get(st, "pending")),
-	       (long long)json_integer_value(json_object_get(st, "oldest_pending_age_s")),
-	       json_string_value(json_object_get(st, "last_delivered_id")));
+	       st_int(st, "length"));
+	printf("group %s: lag %lld, ", json_string_value(json_object_get(st, "group")),
+	       st_int(st, "lag"));
+	if (st_int(st, "pending") == 0)
+		printf("none pending");
+	else
+		printf("pending %lld (oldest %s)", st_int(st, "pending"),
+		       age_text(st_int(st, "oldest_pending_age_s"), "unknown", a, sizeof(a)));
+	printf(", last delivered %s", last);
+	if (timefmt_stream_id_ms(last) > 0)
+		printf(" (%s)", timefmt_iso_ms(timefmt_stream_id_ms(last), t, sizeof(t)));
+	printf("\n");
 	json_object_foreach(json_object_get(st, "consumers"), name, v)
 	{
-		printf("  consumer %-32s pending %lld, idle %llds\n", name,
-		       (long long)json_integer_value(json_object_get(v, "pending")),
-		       (long long)json_integer_value(json_object_get(v, "idle")) / 1000);
+		printf("  consumer %-32s pending %lld, idle %s\n", name, st_int(v, "pending"),
+		       timefmt_duration_ms(st_int(v, "idle"), a, sizeof(a)));
 	}
-	printf("dead letters: %lld\n",
-	       (long long)json_integer_value(json_object_get(st, "dead_letters")));
-	printf("unrouted: %lld (oldest %llds)\n",
-	       (long long)json_integer_value(json_object_get(st, "unrouted")),
-	       (long long)json_integer_value(json_object_get(st, "unrouted_oldest_age_s")));
+	printf("dead letters: %lld\n", st_int(st, "dead_letters"));
+	if (st_int(st, "unrouted") < 0)
+		printf("unrouted: unknown (PostgreSQL did not answer)\n");
+	else if (st_int(st, "unrouted") == 0)
+		printf("unrouted: 0\n");
+	else
+		printf("unrouted: %lld (oldest %s)\n", st_int(st, "unrouted"),
+		       age_text(st_int(st, "unrouted_oldest_age_s"), "unknown", a, sizeof(a)));
 }
 
 int ops_status(const struct cfg *cfg, volatile sig_atomic_t *stop, int argc, char **argv)
 {
-	int as_json = 0, npos;
+	int as_json = 0, rc;
 	const struct ops_opt opts[] = {{"json", NULL, &as_json}, {NULL, NULL, NULL}};
+	struct ops_args a = {.usage = status_usage, .opts = opts};
 	struct consumer c;
 	json_t *st;
 
-	if (ops_parse(argc, argv, opts, NULL, 0, &npos) != 0)
-		return 2;
-	if (consumer_init(&c, cfg, stop) != 0 || connect_all(&c) != 0)
+	if ((rc = ops_parse(argc, argv, &a)) != 0)
+		return rc > 0 ? 0 : 2;
+	if (ops_connect(&c, cfg, stop, "status", a.timeout_ms, true) != 0)
 		return 1;
 	st = status_collect(&c);
 	if (as_json) {

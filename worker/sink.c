@@ -96,6 +96,16 @@ static void pg_err(char *err, size_t errlen, const char *what, const char *text)
 			*p = ' ';
 }
 
+/* The reason a command failed: its result's message, or the connection's when there is no
+ * result (libpq returns NULL when the connection is gone: "re-route: BEGIN: unknown error"
+ * hid the real text). */
+static const char *result_error(PGconn *conn, const PGresult *r)
+{
+	const char *m = r != NULL ? PQresultErrorMessage(r) : "";
+
+	return *m != '\0' ? m : PQerrorMessage(conn);
+}
+
 static enum sink_status classify(PGconn *conn, const PGresult *res)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
@@ -182,7 +192,7 @@ static enum sink_status run(struct sink *s, int st, const char *const *params, P
 	enum sink_status rc = SINK_OK;
 
 	if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK) {
-		pg_err(err, errlen, stmts[st].name, PQresultErrorMessage(r));
+		pg_err(err, errlen, stmts[st].name, result_error(s->conn, r));
 		rc = classify(s->conn, r);
 		PQclear(r);
 		return rc;
@@ -200,7 +210,7 @@ static enum sink_status simple(struct sink *s, const char *sql, char *err, size_
 	enum sink_status rc = SINK_OK;
 
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		pg_err(err, errlen, sql, PQresultErrorMessage(r));
+		pg_err(err, errlen, sql, result_error(s->conn, r));
 		rc = classify(s->conn, r);
 	}
 	PQclear(r);

@@ -3,6 +3,7 @@
 
 #include "redisconn.h"
 #include "stream.h"
+#include "timefmt.h"
 #include "util.h"
 
 #include <hiredis/hiredis.h>
@@ -122,7 +123,7 @@ static json_t *iso(long long ms)
 {
 	char buf[32];
 
-	return ms > 0 ? json_string(util_iso_ms(ms, buf, sizeof(buf))) : json_null();
+	return ms > 0 ? json_string(timefmt_iso_ms(ms, buf, sizeof(buf))) : json_null();
 }
 
 /* A count that may be unknown (-1) as JSON. */

@@ -2,6 +2,7 @@
 #include "cmd_backfill.h"
 
 #include "backfill.h"
+#include "progress.h"
 #include "redisconn.h"
 #include "stream.h"
 #include "util.h"
@@ -105,6 +106,7 @@ int cmd_backfill(struct vctl *v)
 	struct counts n = {0, 0, 0, 0};
 	struct vapi_pager p;
 	struct vapi_error err;
+	struct progress pr;
 	redisContext *redis = NULL;
 	int64_t since, until;
 	json_t *call;
@@ -117,10 +119,14 @@ int cmd_backfill(struct vctl *v)
 	vapi_pager_init(&p, v->api, "/call",
 	                v->opts->page_size > 0 ? (int)v->opts->page_size : VCTL_BACKFILL_PAGE,
 	                since, until);
+	progress_start(&pr, stderr, v->opts->dry_run ? "backfill (dry run)" : "backfill", "calls",
+	               -1);
 	while (rc == 0 && (rc = vapi_pager_next(&p, &call, &err)) == 1) {
 		n.listed++;
 		rc = backfill_call(v, redis, call, &n);
+		progress_add(&pr, 1);
 	}
+	progress_end(&pr);
 	if (rc < 0 && err.errstr[0] != '\0')
 		vctl_err("%s", err.errstr);
 	if (p.ties_lost)

@@ -1,6 +1,7 @@
 /* assistants|phone-numbers list and sync: walk every item, compare, print or PATCH. */
 #include "cmd_sync.h"
 
+#include "progress.h"
 #include "vapi_api.h"
 #include "vapi_pager.h"
 
@@ -25,6 +26,7 @@ struct tally {
 	unsigned long unchanged; /* already right */
 	unsigned long failed;    /* PATCH refused or failed */
 	unsigned long skipped;   /* phone numbers left alone on purpose */
+	unsigned long drafts;    /* PATCHed, but the published version still differs */
 };
 
 static const char *str_or(const json_t *o, const char *key, const char *dflt)
@@ -134,6 +136,16 @@ static void print_row(enum sync_kind kind, const json_t *row)
 	printf("  %s\n", str_or(row, "serverUrl", "(none)"));
 }
 
+/* The table header, or the JSON array's "[": printed with the first item, or at the end of a
+ * listing that succeeded with none, so that a refused key leaves stdout empty. */
+static void list_open(const struct vctl *v, enum sync_kind kind, bool full)
+{
+	if (v->opts->json)
+		printf("[");
+	else
+		print_header(kind, full);
+}
+
 /* Prints every item; counts them and the matching ones. Returns 0, or -1 after printing
  * why the listing stopped. */
 static int list_all(struct vctl *v, enum sync_kind kind, const struct sync_desired *d,
@@ -146,6 +158,8 @@ static int list_all(struct vctl *v, enum sync_kind kind, const struct sync_desir
 
 	pager_start(&p, v, kind);
 	while ((rc = vapi_pager_next(&p, &item, &err)) == 1) {
+		if (*n == 0)
+			list_open(v, kind, d != NULL);
 		json_t *row = list_row(kind, item, vctl_url(v), d);
 
 		if (row == NULL) {
@@ -181,11 +195,18 @@ int cmd_list(struct vctl *v, enum sync_kind kind)
 		sync_desired_free(&d);
 		return VCTL_EXIT_USAGE;
 	}
-	if (v->opts->json)
-		printf("[");
-	else
-		print_header(kind, full);
 	rc = list_all(v, kind, full ? &d : NULL, &n, &matching);
+	if (rc != 0 && n == 0) {
+		/* Nothing listed (a refused key, an unreachable API): nothing on stdout. */
+		if (full)
+			sync_desired_free(&d);
+		return VCTL_EXIT_FAILED;
+	}
+	if (n == 0)
+		list_open(v, kind, full);
+	if (rc != 0)
+		vctl_err("the listing above is incomplete: it stopped after %lu %s", n,
+		         kinds[kind].noun);
 	if (v->opts->json)
 		printf("%s]\n", n ? "\n" : "");
 	else if (vctl_url(v) != NULL)
@@ -200,7 +221,35 @@ int cmd_list(struct vctl *v, enum sync_kind kind)
 
 /* ---- sync ---- */
 
-/* PATCHes item to d, then checks the answer. Returns 0, or -1 with the reason in why. */
+/* Reads an assistant back after its PATCH. With Vapi's assistant versioning (2026-08-17) an
+ * edit may only change a draft, while GET answers with the current published version, the
+ * one inbound calls use. Returns 0 when that is right, 1 with why when it still differs,
+ * -1 with why when the GET failed. */
+static int read_back(struct vctl *v, const struct sync_desired *d, const char *path, char *why,
+                     size_t n)
+{
+	struct vapi_error err;
+	char names[128];
+	json_t *now = NULL;
+	unsigned diff;
+
+	if (vapi_api_call(v->api, "GET", path, NULL, &now, &err) != 0) {
+		snprintf(why, n, "PATCH accepted, but reading it back failed: %s", err.errstr);
+		return -1;
+	}
+	diff = sync_diff(d, SYNC_ASSISTANT, now);
+	json_decref(now);
+	if (diff == 0)
+		return 0;
+	snprintf(why, n,
+	         "PATCH accepted, but GET %s (the published version inbound calls use) still "
+	         "differs in %s: the change is a draft; publish it in Vapi's dashboard",
+	         path, sync_diff_names(diff, names, sizeof(names)));
+	return 1;
+}
+
+/* PATCHes item to d, then checks the answer and, for an assistant, reads it back. Returns 0;
+ * 1 when only a draft changed; or -1; why says why. */
 static int patch_item(struct vctl *v, const struct sync_desired *d, enum sync_kind kind,
                       const json_t *item, const char *id, char *why, size_t n)
 {
@@ -233,7 +282,7 @@ static int patch_item(struct vctl *v, const struct sync_desired *d, enum sync_ki
 		         sync_diff_names(after, names, sizeof(names)));
 		return -1;
 	}
-	return 0;
+	return kind == SYNC_ASSISTANT ? read_back(v, d, path, why, n) : 0;
 }
 
 static void sync_item(struct vctl *v, const struct sync_desired *d, enum sync_kind kind,
@@ -242,7 +291,8 @@ static void sync_item(struct vctl *v, const struct sync_desired *d, enum sync_ki
 	unsigned diff = sync_diff(d, kind, item);
 	const char *id = str_or(item, "id", "?"), *url = sync_server_url(item);
 	const char *one = kinds[kind].one;
-	char names[128], why[1100];
+	char names[128], why[1400];
+	int rc;
 
 	if (diff == 0) {
 		t->unchanged++;
@@ -261,9 +311,13 @@ static void sync_item(struct vctl *v, const struct sync_desired *d, enum sync_ki
 		t->changed++;
 		printf("would change %s %s: %s (url %s)\n", one, id, names,
 		       url != NULL ? url : "none");
-	} else if (patch_item(v, d, kind, item, id, why, sizeof(why)) == 0) {
+	} else if ((rc = patch_item(v, d, kind, item, id, why, sizeof(why))) == 0) {
 		t->changed++;
-		printf("changed %s %s: %s\n", one, id, names);
+		if (v->opts->verbose)
+			printf("changed %s %s: %s\n", one, id, names);
+	} else if (rc > 0) {
+		t->drafts++;
+		printf("unpublished %s %s: %s\n", one, id, why);
 	} else {
 		t->failed++;
 		printf("failed %s %s: %s\n", one, id, why);
@@ -275,7 +329,8 @@ int cmd_sync(struct vctl *v, enum sync_kind kind)
 	struct sync_desired d;
 	struct vapi_pager p;
 	struct vapi_error err;
-	struct tally t = {0, 0, 0, 0};
+	struct tally t = {0, 0, 0, 0, 0};
+	struct progress pr;
 	json_t *item;
 	int rc;
 
@@ -284,16 +339,29 @@ int cmd_sync(struct vctl *v, enum sync_kind kind)
 		return VCTL_EXIT_USAGE;
 	}
 	pager_start(&p, v, kind);
-	while ((rc = vapi_pager_next(&p, &item, &err)) == 1)
+	progress_start(&pr, stderr, v->opts->dry_run ? "sync (dry run)" : "sync", kinds[kind].noun,
+	               -1);
+	while ((rc = vapi_pager_next(&p, &item, &err)) == 1) {
 		sync_item(v, &d, kind, item, &t);
+		progress_add(&pr, 1);
+	}
+	progress_end(&pr);
 	if (rc < 0)
 		vctl_err("listing stopped: %s", err.errstr);
 	pager_warn(&p, kinds[kind].noun);
-	printf("%s sync%s: %lu %s, %lu unchanged, %lu failed, %lu skipped%s\n", kinds[kind].noun,
+	if (rc < 0 && pr.done == 0) {
+		/* Nothing was listed (a refused key): no summary that reads like a result. */
+		vapi_pager_free(&p);
+		sync_desired_free(&d);
+		return VCTL_EXIT_FAILED;
+	}
+	printf("%s sync%s: %lu %s, %lu unchanged, %lu failed, %lu skipped", kinds[kind].noun,
 	       v->opts->dry_run ? " (dry run)" : "", t.changed,
-	       v->opts->dry_run ? "would change" : "changed", t.unchanged, t.failed, t.skipped,
-	       rc < 0 ? " (incomplete: the listing stopped)" : "");
+	       v->opts->dry_run ? "would change" : "changed", t.unchanged, t.failed, t.skipped);
+	if (t.drafts > 0)
+		printf(", %lu changed only as an unpublished draft", t.drafts);
+	printf("%s\n", rc < 0 ? " (incomplete: the listing stopped)" : "");
 	vapi_pager_free(&p);
 	sync_desired_free(&d);
-	return rc < 0 || t.failed > 0 ? VCTL_EXIT_FAILED : VCTL_EXIT_OK;
+	return rc < 0 || t.failed > 0 || t.drafts > 0 ? VCTL_EXIT_FAILED : VCTL_EXIT_OK;
 }

@@ -2,11 +2,13 @@
 #include "cmd_backfill.h"
 #include "cmd_create.h"
 #include "cmd_org.h"
+#include "cmd_routing.h"
 #include "cmd_sync.h"
 #include "util.h"
 #include "vapi_api.h"
 #include "vapi_pager.h"
 #include "vctl.h"
+#include "watch.h"
 
 #include <curl/curl.h>
 #include <signal.h>
@@ -32,6 +34,8 @@ enum {
 	O_KEEP = 1u << 10,
 	O_UNASSIGNED = 1u << 11,
 	O_VERBOSE = 1u << 12,
+	O_APPLY = 1u << 13,
+	O_WATCH = 1u << 14,
 };
 
 enum opt_kind { OK_STR, OK_INT, OK_BOOL };
@@ -60,6 +64,8 @@ static const struct opt_def opt_defs[] = {
     {"--keep-server", O_KEEP, OK_BOOL, 0, 0, F(keep_server)},
     {"--include-unassigned", O_UNASSIGNED, OK_BOOL, 0, 0, F(include_unassigned)},
     {"--verbose", O_VERBOSE, OK_BOOL, 0, 0, F(verbose)},
+    {"--apply", O_APPLY, OK_BOOL, 0, 0, F(apply)},
+    {"--watch", O_WATCH, OK_STR, 0, 0, F(watch)},
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -95,25 +101,94 @@ struct command {
 	unsigned need;    /* VCTL_NEED_* */
 	int (*run)(struct vctl *v);
 	const char *args; /* for the usage text */
+	const char *help; /* what it does, for COMMAND --help */
 };
+
+/* What a sync sets: the help of both syncs and of create says it. */
+#define SETS_HELP                                                                                  \
+	"It sets, on each one that differs, the whole server object:\n"                            \
+	"  server.url             --url, else VAPI_WEBHOOK_URL\n"                                  \
+	"  server.headers         {WEBHOOK_SECRET_HEADER: WEBHOOK_SECRET}, nothing else\n"         \
+	"  server.timeoutSeconds  --timeout-seconds, else VAPI_WEBHOOK_TIMEOUT_SECONDS (20)\n"     \
+	"  server.backoffPlan     exponential, 5 retries from 1 s, none on 400 401 403 404 405 "   \
+	"413\n"
+#define MESSAGES_HELP                                                                              \
+	"  serverMessages         status-update, end-of-call-report, hang, and --messages a,b\n"
+
+static const char assistants_list_help[] =
+    "Lists every assistant: ID, NAME, whether server.url is the webhook URL (MATCH), and with\n"
+    "WEBHOOK_SECRET set whether the whole server configuration is as sync would set it\n"
+    "(SYNC). --json prints one JSON array. A refused key or a failed request prints nothing\n"
+    "on stdout, the reason on stderr, and exits 1.\n";
+static const char assistants_sync_help[] =
+    "Makes every assistant send its notifications to the webhook URL.\n" SETS_HELP MESSAGES_HELP
+    "Other fields are not touched. --dry-run prints each assistant that would change and\n"
+    "why; a real sync prints only failures, progress on stderr (N assistants, a line every\n"
+    "1000 or 5 s; in place on a terminal) and the summary; -v prints each change too.\n"
+    "--watch D (30s, 5m, 1h) syncs again every D until SIGTERM or SIGINT, so that assistants\n"
+    "created or edited in the dashboard get the configuration within D.\n"
+    "Each assistant changed is read back (GET): with Vapi's assistant versioning an edit may\n"
+    "only change a draft while inbound calls use the published version; such assistants are\n"
+    "listed as \"unpublished\" (publish them in the dashboard) and the exit code is 1.\n";
+static const char assistants_create_help[] =
+    "Creates an assistant from the JSON in --file with the server configuration a sync\n"
+    "sets (a server already in the file is refused unless --keep-server).\n";
+static const char phones_list_help[] =
+    "Lists every phone number: ID, NUMBER, PROVIDER, MATCH, SYNC as for assistants list.\n";
+static const char phones_sync_help[] =
+    "Makes every phone number send its notifications to the webhook URL.\n" SETS_HELP
+    "Phone numbers without an assistant, squad or workflow are skipped (their server URL\n"
+    "answers assistant-request) unless --include-unassigned. Output and --watch D as for\n"
+    "assistants sync.\n";
+static const char org_help[] =
+    "Sets the organization-wide server URL. When the API refuses, prints the dashboard\n"
+    "steps and exits 3.\n";
+static const char routing_help[] =
+    "Fills the routing tables (DATABASE_URL) from Vapi: an assistants row for each assistant\n"
+    "with metadata.organizationId, a phone_numbers row for each phone number whose assistant\n"
+    "has an organization (by its metadata, else by the assistants table). It only adds rows:\n"
+    "a row that exists with another organization, or an organization missing from\n"
+    "organizations, is printed as a conflict and left alone (exit 1). Running it again\n"
+    "changes nothing. --dry-run prints what it would add; --apply adds it in one\n"
+    "transaction; -v also names the items without an organization.\n";
+static const char backfill_help[] =
+    "Lists the calls of [--since, --until) through the Vapi API and, for each ended one,\n"
+    "writes the end-of-call-report Vapi would have sent into the stream (source=backfill)\n"
+    "for the workers to file. Needs REDIS_URL (and SWITCHBOARD_STREAM) as ingest has them.\n";
 
 #define LIST_OPTS (O_URL | O_MESSAGES | O_TIMEOUT | O_PAGE | O_JSON)
-#define SYNC_OPTS (O_URL | O_MESSAGES | O_TIMEOUT | O_PAGE | O_DRY)
+#define SYNC_OPTS (O_URL | O_MESSAGES | O_TIMEOUT | O_PAGE | O_DRY | O_WATCH)
 
 static const struct command commands[] = {
-    {"assistants", "list", LIST_OPTS, 0, run_assistants_list, "[--url URL] [--json]"},
+    {"assistants", "list", LIST_OPTS, 0, run_assistants_list, "[--url URL] [--json]",
+     assistants_list_help},
     {"assistants", "sync", SYNC_OPTS, VCTL_NEED_SECRET, run_assistants_sync,
-     "[--url URL] [--messages a,b] [--timeout-seconds N] [--dry-run]"},
+     "[--url URL] [--messages a,b] [--timeout-seconds N] [--dry-run]", assistants_sync_help},
     {"assistants", "create", O_URL | O_MESSAGES | O_TIMEOUT | O_FILE | O_KEEP | O_JSON,
-     VCTL_NEED_SECRET, cmd_create, "--file FILE [--url URL] [--keep-server] [--json]"},
-    {"phone-numbers", "list", LIST_OPTS & ~O_MESSAGES, 0, run_phones_list, "[--url URL] [--json]"},
+     VCTL_NEED_SECRET, cmd_create, "--file FILE [--url URL] [--keep-server] [--json]",
+     assistants_create_help},
+    {"phone-numbers", "list", LIST_OPTS & ~O_MESSAGES, 0, run_phones_list, "[--url URL] [--json]",
+     phones_list_help},
     {"phone-numbers", "sync", (SYNC_OPTS & ~O_MESSAGES) | O_UNASSIGNED, VCTL_NEED_SECRET,
-     run_phones_sync, "[--url URL] [--timeout-seconds N] [--dry-run] [--include-unassigned]"},
+     run_phones_sync, "[--url URL] [--timeout-seconds N] [--dry-run] [--include-unassigned]",
+     phones_sync_help},
     {"org", "set-server", O_URL | O_TIMEOUT | O_ORG_ID, VCTL_NEED_SECRET, cmd_org,
-     "[--url URL] [--org-id ID] [--timeout-seconds N]"},
+     "[--url URL] [--org-id ID] [--timeout-seconds N]", org_help},
     {"backfill", NULL, O_SINCE | O_UNTIL | O_PAGE | O_DRY, VCTL_NEED_REDIS, cmd_backfill,
-     "--since TIME [--until TIME] [--dry-run]"},
+     "--since TIME [--until TIME] [--dry-run]", backfill_help},
+    {"routing", "import", O_DRY | O_APPLY | O_PAGE, VCTL_NEED_DB, cmd_routing_import,
+     "--dry-run | --apply", routing_help},
 };
+
+/* COMMAND --help: its usage line, what it does, and where the settings are listed. */
+static void command_usage(const struct command *c, FILE *fp)
+{
+	fprintf(fp, "usage: vapictl %s%s%s %s [-v]\n\n%s", c->noun, c->verb ? " " : "",
+	        c->verb ? c->verb : "", c->args, c->help);
+	if (c->opts & O_PAGE)
+		fprintf(fp, "--page-size N: items per list request (1..%d).\n", VAPI_PAGE_MAX);
+	fprintf(fp, "-v (--verbose) shows retries. Settings and exit codes: vapictl --help.\n");
+}
 
 static void usage(FILE *fp)
 {
@@ -122,7 +197,8 @@ static void usage(FILE *fp)
 		fprintf(fp, "  %s%s%s %s\n", commands[i].noun, commands[i].verb ? " " : "",
 		        commands[i].verb ? commands[i].verb : "", commands[i].args);
 	fprintf(fp,
-	        "\nlist, sync and backfill take --page-size N (1..%d; default %d, for backfill\n"
+	        "\nCOMMAND --help says what a command does (and which fields a sync sets).\n"
+	        "list, sync and backfill take --page-size N (1..%d; default %d, for backfill\n"
 	        "%d). Every command takes -v (--verbose) to show retries. --messages adds\n"
 	        "serverMessages types to status-update, end-of-call-report and hang. TIME is\n"
 	        "ISO-8601 or epoch ms.\n\n",
@@ -172,6 +248,12 @@ static int set_opt(const struct opt_def *d, struct vctl_opts *o, const char *v)
 	if (d->kind == OK_STR) {
 		if (d->bit == O_URL && vctl_cfg_check_url(v, why, sizeof(why)) != 0) {
 			vctl_err("--url: %s", why);
+			return -1;
+		}
+		if (d->bit == O_WATCH &&
+		    (util_parse_duration_ms(v, &o->watch_ms) != 0 || o->watch_ms < WATCH_MIN_MS ||
+		     o->watch_ms > WATCH_MAX_MS)) {
+			vctl_err("--watch: expected a duration from 1s to 24h (30s, 5m, 1h)");
 			return -1;
 		}
 		*(const char **)((char *)o + d->off) = v;
@@ -237,30 +319,53 @@ static int check_opts(const struct command *c, unsigned given)
 	return 0;
 }
 
-/* Fills o and *cmd from argv. Returns 0, 1 for --help, or -1 after printing why. */
+/* The command named by the words of argv (options skipped), or NULL; help says whether
+ * --help, -h or a first word "help" is among them. */
+static const struct command *command_of(int argc, char **argv, bool *help, const char **words,
+                                        int *nwords)
+{
+	*nwords = 0;
+	*help = false;
+	for (int i = 1; i < argc; i++) {
+		const char *eq = strchr(argv[i], '=');
+		const struct opt_def *d =
+		    find_opt(argv[i], eq ? (size_t)(eq - argv[i]) : strlen(argv[i]));
+
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0 ||
+		    (i == 1 && strcmp(argv[i], "help") == 0))
+			*help = true;
+		else if (argv[i][0] == '-' && argv[i][1] != '\0')
+			i += d != NULL && d->kind != OK_BOOL && eq == NULL; /* skip its value */
+		else if (*nwords < 3)
+			words[(*nwords)++] = argv[i];
+	}
+	return *nwords >= 1 && *nwords <= 2 ? find_command(words[0], words[1]) : NULL;
+}
+
+/* Fills o and *cmd from argv. Returns 0, 1 for --help (*cmd set when a command was named),
+ * or -1 after printing why. */
 static int parse_args(int argc, char **argv, struct vctl_opts *o, const struct command **cmd)
 {
 	const char *words[3] = {NULL, NULL, NULL};
 	unsigned given = 0;
-	int nwords = 0;
+	int nwords;
+	bool help;
 
 	memset(o, 0, sizeof(*o));
 	o->timeout_seconds = -1;
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0 ||
-		    (i == 1 && strcmp(argv[i], "help") == 0))
-			return 1;
-		if (argv[i][0] == '-' && argv[i][1] != '\0') {
-			if (parse_opt(argc, argv, &i, o, &given) != 0)
-				return -1;
-		} else if (nwords < 3) {
-			words[nwords++] = argv[i];
-		}
-	}
-	*cmd = nwords >= 1 && nwords <= 2 ? find_command(words[0], words[1]) : NULL;
+	*cmd = command_of(argc, argv, &help, words, &nwords);
+	if (help)
+		return 1;
+	for (int i = 1; i < argc; i++)
+		if (argv[i][0] == '-' && argv[i][1] != '\0' &&
+		    parse_opt(argc, argv, &i, o, &given) != 0)
+			return -1;
 	if (*cmd == NULL) {
-		vctl_err("unknown command%s%s%s%s (see --help)", nwords ? " \"" : "",
-		         nwords ? words[0] : "", nwords > 1 ? " " : "", nwords > 1 ? words[1] : "");
+		if (nwords == 0)
+			vctl_err("which command? (see --help)");
+		else
+			vctl_err("unknown command \"%s%s%s\" (see --help)", words[0],
+			         nwords > 1 ? " " : "", nwords > 1 ? words[1] : "");
 		return -1;
 	}
 	return check_opts(*cmd, given);
@@ -273,6 +378,19 @@ static void on_retry(void *ud, const char *request, const char *reason, long lon
 }
 
 /* Runs cmd with the settings loaded. */
+/* One pass of a watched command. */
+struct pass {
+	const struct command *cmd;
+	struct vctl *v;
+};
+
+static int run_pass(void *arg)
+{
+	struct pass *p = arg;
+
+	return p->cmd->run(p->v);
+}
+
 static int run(const struct command *cmd, struct vctl_opts *o, const struct vctl_cfg *cfg)
 {
 	struct vapi_error err;
@@ -289,7 +407,8 @@ static int run(const struct command *cmd, struct vctl_opts *o, const struct vctl
 	}
 	if (o->verbose)
 		vapi_api_set_retry_hook(v.api, on_retry, NULL);
-	rc = cmd->run(&v);
+	rc = o->watch_ms > 0 ? watch_run(o->watch_ms, run_pass, &(struct pass){cmd, &v})
+	                     : cmd->run(&v);
 	vapi_api_stats(v.api, &st);
 	if (o->verbose)
 		vctl_err("%lu requests, %lu of them retries", st.requests, st.retries);
@@ -306,7 +425,9 @@ int main(int argc, char **argv)
 	int rc = parse_args(argc, argv, &o, &cmd);
 
 	if (rc != 0) {
-		if (rc > 0 || argc < 2)
+		if (rc > 0 && cmd != NULL)
+			command_usage(cmd, stdout);
+		else if (rc > 0 || argc < 2)
 			usage(rc > 0 ? stdout : stderr);
 		return rc > 0 ? VCTL_EXIT_OK : VCTL_EXIT_USAGE;
 	}

@@ -5,9 +5,11 @@ VAPICTL_SRC := deploy/vapictl/main.c deploy/vapictl/vctl.c deploy/vapictl/vctl_c
 	deploy/vapictl/vapi_api.c deploy/vapictl/vapi_pager.c deploy/vapictl/sync.c \
 	deploy/vapictl/backfill.c deploy/vapictl/cmd_sync.c deploy/vapictl/cmd_create.c \
 	deploy/vapictl/cmd_org.c deploy/vapictl/cmd_backfill.c
+VAPICTL_SRC += deploy/vapictl/routing.c deploy/vapictl/cmd_routing.c deploy/vapictl/watch.c
 VAPICTL_OBJ = $(VAPICTL_SRC:%.c=$(BUILD)/%.o)
 # Only the shared modules vapictl uses, so it does not link the Postgres client.
-VAPICTL_COMMON_OBJ = $(BUILD)/common/util.o $(BUILD)/common/redisconn.o $(BUILD)/common/stream.o
+VAPICTL_COMMON_OBJ = $(BUILD)/common/util.o $(BUILD)/common/redisconn.o $(BUILD)/common/stream.o \
+	$(BUILD)/common/timefmt.o $(BUILD)/common/progress.o
 VAPICTL_CFLAGS = -Ideploy/vapictl $(shell pkg-config --cflags libcurl 2>/dev/null)
 VAPICTL_LIBS = $(shell pkg-config --libs libcurl 2>/dev/null)
 
@@ -15,9 +17,10 @@ VAPICTL_LIBS = $(shell pkg-config --libs libcurl 2>/dev/null)
 VAPICTL_GOAL := $(.DEFAULT_GOAL)
 
 EXTRA_BINS += $(BIN)/vapictl
-EXTRA_UNIT_TESTS += test_vapictl_sync
+EXTRA_UNIT_TESTS += test_vapictl_sync test_vapictl_routing
 
-$(VAPICTL_OBJ) $(BUILD)/tests/unit/test_vapictl_sync.o: CFLAGS_ALL += $(VAPICTL_CFLAGS)
+$(VAPICTL_OBJ) $(BUILD)/tests/unit/test_vapictl_sync.o $(BUILD)/tests/unit/test_vapictl_routing.o: \
+	CFLAGS_ALL += $(VAPICTL_CFLAGS)
 
 $(BIN)/vapictl: $(VAPICTL_OBJ) $(VAPICTL_COMMON_OBJ)
 	@mkdir -p $(@D)
@@ -27,5 +30,7 @@ $(BIN)/vapictl: $(VAPICTL_OBJ) $(VAPICTL_COMMON_OBJ)
 # The recipe is the top Makefile's $(BIN)/tests/% rule.
 $(BIN)/tests/test_vapictl_sync: $(BUILD)/tests/unit/test_vapictl_sync.o \
 	$(BUILD)/deploy/vapictl/sync.o
+$(BIN)/tests/test_vapictl_routing: $(BUILD)/tests/unit/test_vapictl_routing.o \
+	$(BUILD)/deploy/vapictl/routing.o
 
 .DEFAULT_GOAL := $(VAPICTL_GOAL)

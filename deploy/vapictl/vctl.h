@@ -29,6 +29,9 @@ struct vctl_opts {
 	long long page_size;     /* --page-size, items per list request; 0: the command's default */
 	bool json;               /* --json */
 	bool dry_run;            /* --dry-run */
+	bool apply;              /* --apply (routing import) */
+	const char *watch;       /* --watch D as given */
+	long long watch_ms;      /* its value; 0: run once */
 	bool keep_server;        /* --keep-server */
 	bool include_unassigned; /* --include-unassigned */
 	bool verbose;            /* -v / --verbose */

@@ -21,6 +21,7 @@ enum vctl_kind {
 	K_NAME,   /* non-empty text without white space */
 	K_INT,    /* whole number in [min, max] */
 	K_REDIS,  /* redis:// or unix:// */
+	K_TEXT,   /* one line without control characters */
 };
 
 struct vctl_def {
@@ -55,6 +56,8 @@ static const struct vctl_def defs[] = {
      "stream backfill writes to"},
     {"REDIS_TIMEOUT_MS", K_INT, VCTL_NEED_REDIS, 0, "2000", 50, 60000, F(redis_timeout_ms),
      "connect and command timeout for Redis, milliseconds"},
+    {"DATABASE_URL", K_TEXT, VCTL_NEED_DB, 0, "postgresql://127.0.0.1:5432/switchboard", 0, 0,
+     F(database_url), "PostgreSQL with the routing tables (routing import), as the workers"},
 };
 
 #define NDEFS (sizeof(defs) / sizeof(defs[0]))

@@ -11,6 +11,7 @@
 /* What a command needs besides the API key. */
 #define VCTL_NEED_SECRET 1u /* WEBHOOK_SECRET (sync, create, org set-server) */
 #define VCTL_NEED_REDIS 2u  /* REDIS_URL and the stream (backfill) */
+#define VCTL_NEED_DB 4u     /* DATABASE_URL (routing import) */
 
 struct vctl_cfg {
 	char *api_key;              /* VAPI_API_KEY or VAPI_API_KEY_FILE */
@@ -22,6 +23,7 @@ struct vctl_cfg {
 	char *redis_url;            /* REDIS_URL */
 	char *stream;               /* SWITCHBOARD_STREAM */
 	long long redis_timeout_ms; /* REDIS_TIMEOUT_MS */
+	char *database_url;         /* DATABASE_URL */
 };
 
 struct vctl_cfg_error {

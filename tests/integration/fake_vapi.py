@@ -16,6 +16,11 @@ parts of the real API that vapictl relies on:
   (the API does not document which it does).
 - The organization route: org_mode "refuse" (400, the route does not take `server`),
   "accept", "ignore" (200 without effect) or "missing" (404 for every /org request).
+- Assistant versioning (Vapi, since 2026-08-17: edits become a draft, inbound calls use the
+  current published version) with `versioning = True`: a PATCH of an assistant changes its
+  draft and answers with the draft, while GET and the list keep showing the published
+  configuration until `publish(id)` makes the draft current (as publishing in the dashboard
+  does). Off by default, as an account without versioning behaves.
 
 Every request is recorded (method, path, query, body, status) in `requests`. Tests can make
 chosen requests fail with `fail_next(method, path, status, times)`.
@@ -137,6 +142,7 @@ class FakeVapi:
         self.rate_limit_every = rate_limit_every
         self.server_patch = "replace"
         self.org_mode = "refuse"
+        self.versioning = False
         self.lock = threading.Lock()
         self.assistants = {}
         self.phone_numbers = {}
@@ -381,8 +387,21 @@ class FakeVapi:
             obj = self.assistants.get(aid)
             if obj is None:
                 raise not_found("PATCH", path)
-            self._apply(obj, body)
-            return 200, public(obj)
+            if not self.versioning:
+                self._apply(obj, body)
+                return 200, public(obj)
+            draft = obj.get("_draft") or public(obj)
+            self._apply(draft, body)
+            obj["_draft"] = draft
+            return 200, copy.deepcopy(draft)
+
+    def publish(self, aid):
+        """Makes the assistant's draft its current (published) version."""
+        with self.lock:
+            obj = self.assistants[aid]
+            draft = obj.pop("_draft", None)
+            if draft is not None:
+                obj.update(draft)
 
     def _patch_phone(self, pid, body, path):
         if not isinstance(body, dict):
