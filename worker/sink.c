@@ -17,7 +17,6 @@
 struct sink {
 	PGconn *conn;
 	struct orgcache *cache; /* routing facts of recent batches */
-	char *upsert_sql;       /* ST_UPSERT_CALL's statement */
 	int piped;              /* in pipeline mode: run() sends without waiting */
 	size_t pending;         /* commands sent in pipeline mode whose results are unread */
 };
@@ -30,8 +29,6 @@ struct stmt {
 
 enum {
 	ST_FACTS,
-	ST_UPSERT_CALL,
-	ST_INSERT_EVENT,
 	ST_INSERT_UNROUTED,
 	ST_PARKED_PAGE,
 	ST_UNPARK,
@@ -45,22 +42,6 @@ static const struct stmt stmts[] = {
                   " EXISTS (SELECT 1 FROM organizations WHERE id = $2),"
                   " (SELECT organization_id FROM assistants WHERE provider_assistant_id = $3)",
                   3},
-    /* Its SQL is calls_row_upsert_sql(1), made by sink_open(). */
-    [ST_UPSERT_CALL] = {"sb_upsert_call", NULL, CALLS_NPARAMS},
-    [ST_INSERT_EVENT] = {"sb_insert_event",
-                         /* The unique key catches a repeat within this month's partition,
-                          * NOT EXISTS one in the previous month's (0004_partition_events). */
-                         "INSERT INTO call_events (vapi_call_id, organization_id, type, status,"
-                         " dedupe_key, stream_id, source, occurred_at, received_at, payload,"
-                         " request_id)"
-                         " SELECT $1, $2, $3, $4, $5, $6, $7, to_timestamp($8::float8 / 1000),"
-                         " to_timestamp($9::float8 / 1000), ($10::jsonb) -> 'message', $11"
-                         " WHERE NOT EXISTS (SELECT 1 FROM call_events e"
-                         " WHERE e.vapi_call_id = $1 AND e.type = $3 AND e.dedupe_key = $5"
-                         " AND e.part_month >= (date_trunc('month', now() AT TIME ZONE 'UTC')"
-                         " - interval '1 month')::date)"
-                         " ON CONFLICT (vapi_call_id, type, dedupe_key, part_month) DO NOTHING",
-                         11},
     [ST_INSERT_UNROUTED] = {"sb_insert_unrouted",
                             "INSERT INTO unrouted_messages (stream_id, vapi_call_id, type, reason,"
                             " body, received_at)"
@@ -133,9 +114,8 @@ struct sink *sink_open(const char *conninfo, char *err, size_t errlen)
 		return NULL;
 	}
 	s->cache = orgcache_new(SINK_CACHE_SLOTS);
-	s->upsert_sql = calls_row_upsert_sql(1);
 	s->conn = PQconnectdb(conninfo);
-	if (s->cache == NULL || s->upsert_sql == NULL) {
+	if (s->cache == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -144,8 +124,8 @@ struct sink *sink_open(const char *conninfo, char *err, size_t errlen)
 		goto fail;
 	}
 	for (size_t i = 0; i < NSTMTS; i++) {
-		const char *sql = stmts[i].sql != NULL ? stmts[i].sql : s->upsert_sql;
-		PGresult *r = PQprepare(s->conn, stmts[i].name, sql, stmts[i].nparams, NULL);
+		PGresult *r =
+		    PQprepare(s->conn, stmts[i].name, stmts[i].sql, stmts[i].nparams, NULL);
 
 		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 			pg_err(err, errlen, stmts[i].name, PQerrorMessage(s->conn));
@@ -166,7 +146,6 @@ void sink_close(struct sink *s)
 		return;
 	PQfinish(s->conn);
 	orgcache_free(s->cache);
-	free(s->upsert_sql);
 	free(s);
 }
 
@@ -228,32 +207,241 @@ static enum sink_status park(struct sink *s, struct sink_item *it, char *err, si
 	return run(s, ST_INSERT_UNROUTED, p, NULL, err, errlen);
 }
 
-static enum sink_status file_call(struct sink *s, struct sink_item *it,
-                                  const struct route_result *rr, char *err, size_t errlen)
-{
-	const struct vapi_msg *m = &it->msg;
-	const char *org = rr->org_id;
+/* The parameters of one call_events row. */
+#define EVENT_NPARAMS 11
+
+/* Statements of many rows stay under PostgreSQL's 65,535 parameters. */
+#define SINK_MAX_CALL_ROWS (65535 / CALLS_NPARAMS)
+#define SINK_MAX_EVENT_ROWS (65535 / EVENT_NPARAMS)
+
+/* A message routed to an organization, to be filed. */
+struct filing {
+	struct sink_item *it;
+	const char *org;      /* borrowed from the routing facts */
+	enum route_rule rule; /* which rule routed it */
+};
+
+/* One call_events row: its parameters and the text they point to. */
+struct event_row {
+	const char *v[EVENT_NPARAMS];
 	char ts[24], recv[24], key[64];
-	struct calls_row call;
-	const char *ev[11] = {m->call_id,
-	                      org,
-	                      m->type,
-	                      m->status,
-	                      vapi_msg_dedupe_key(m, it->entry.id, key, sizeof(key)),
-	                      it->entry.id,
-	                      it->entry.source,
-	                      util_ms_text(m->timestamp_ms, ts, sizeof(ts)),
-	                      util_ms_text(it->entry.received_at, recv, sizeof(recv)),
-	                      m->is_report ? NULL : it->body,
-	                      it->entry.request_id};
+};
+
+static void event_fill(struct event_row *e, const struct filing *f)
+{
+	const struct vapi_msg *m = &f->it->msg;
+	const struct stream_entry *en = &f->it->entry;
+
+	e->v[0] = m->call_id;
+	e->v[1] = f->org;
+	e->v[2] = m->type;
+	e->v[3] = m->status;
+	e->v[4] = vapi_msg_dedupe_key(m, en->id, e->key, sizeof(e->key));
+	e->v[5] = en->id;
+	e->v[6] = en->source;
+	e->v[7] = util_ms_text(m->timestamp_ms, e->ts, sizeof(e->ts));
+	e->v[8] = util_ms_text(en->received_at, e->recv, sizeof(e->recv));
+	e->v[9] = m->is_report ? NULL : f->it->body; /* a report is in calls.report */
+	e->v[10] = en->request_id;
+}
+
+/* Writes the VALUES tuple of one event whose parameters follow p (after ", " unless
+ * first). Returns its length, as snprintf does. */
+static int event_tuple(char *buf, size_t size, int comma, int p)
+{
+	return snprintf(buf, size,
+	                "%s($%d::text, $%d::text, $%d::text, $%d::text, $%d::text, $%d::text,"
+	                " $%d::text, to_timestamp($%d::float8 / 1000),"
+	                " to_timestamp($%d::float8 / 1000), ($%d::jsonb) -> 'message', $%d::text)",
+	                comma ? ", " : "", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7, p + 8,
+	                p + 9, p + 10, p + 11);
+}
+
+/* The insert of rows call_events rows in one statement. A repeat is skipped by the unique
+ * key within this month's partition, and by NOT EXISTS when its first copy is in the
+ * previous month's (0004_partition_events); repeats within the statement by the former.
+ * Returns a new string (free it), or NULL when out of memory. */
+static char *events_sql(int rows)
+{
+	static const char head[] =
+	    "INSERT INTO call_events (vapi_call_id, organization_id, type, status, dedupe_key,"
+	    " stream_id, source, occurred_at, received_at, payload, request_id)"
+	    " SELECT v.* FROM (VALUES ";
+	static const char tail[] =
+	    ") AS v (vapi_call_id, organization_id, type, status, dedupe_key, stream_id, source,"
+	    " occurred_at, received_at, payload, request_id)"
+	    /* A scalar subquery with LIMIT, which cannot become a join: one probe of each
+	     * partition's unique index per row (EXPLAIN: an index-only scan per partition). */
+	    " WHERE (SELECT 1 FROM call_events e WHERE e.vapi_call_id = v.vapi_call_id"
+	    " AND e.type = v.type AND e.dedupe_key = v.dedupe_key"
+	    " AND e.part_month >= (date_trunc('month', now() AT TIME ZONE 'UTC')"
+	    " - interval '1 month')::date LIMIT 1) IS NULL"
+	    " ON CONFLICT (vapi_call_id, type, dedupe_key, part_month) DO NOTHING";
+	size_t size, off;
+	char *sql;
+
+	/* No tuple is longer than the last one, with the largest numbers. */
+	size = sizeof(head) + sizeof(tail) +
+	       (size_t)rows * ((size_t)event_tuple(NULL, 0, 1, (rows - 1) * EVENT_NPARAMS) + 1);
+	sql = malloc(size);
+	if (sql == NULL)
+		return NULL;
+	off = (size_t)snprintf(sql, size, "%s", head);
+	for (int i = 0; i < rows; i++)
+		off += (size_t)event_tuple(sql + off, size - off, i > 0, i * EVENT_NPARAMS);
+	snprintf(sql + off, size - off, "%s", tail);
+	return sql;
+}
+
+/* Sends (pipelined) or runs one statement of n text parameters. */
+static enum sink_status run_sql(struct sink *s, const char *what, const char *sql, int n,
+                                const char *const *params, char *err, size_t errlen)
+{
+	PGresult *r;
+	enum sink_status rc = SINK_OK;
+
+	if (s->piped) {
+		if (!PQsendQueryParams(s->conn, sql, n, NULL, params, NULL, NULL, 0)) {
+			pg_err(err, errlen, what, PQerrorMessage(s->conn));
+			return SINK_CONN;
+		}
+		s->pending++;
+		return SINK_OK;
+	}
+	r = PQexecParams(s->conn, sql, n, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		pg_err(err, errlen, what, result_error(s->conn, r));
+		rc = classify(s->conn, r);
+	}
+	PQclear(r);
+	return rc;
+}
+
+/* Order of filings by call id, then as given. */
+static int filing_cmp(const void *a, const void *b)
+{
+	const struct filing *x = *(const struct filing *const *)a;
+	const struct filing *y = *(const struct filing *const *)b;
+	int c = strcmp(x->it->msg.call_id, y->it->msg.call_id);
+
+	return c != 0 ? c : (x < y ? -1 : x > y);
+}
+
+/* Sends the upserts of rows[0..k) in one statement. */
+static enum sink_status upsert_rows(struct sink *s, struct calls_row *rows, size_t k, char *err,
+                                    size_t errlen)
+{
+	const char **params = malloc(k * CALLS_NPARAMS * sizeof(*params));
+	char *sql = calls_row_upsert_sql((int)k);
+	enum sink_status rc = SINK_CONN;
+
+	if (params != NULL && sql != NULL) {
+		for (size_t i = 0; i < k; i++)
+			memcpy(params + i * CALLS_NPARAMS, rows[i].v, sizeof(rows[i].v));
+		rc = run_sql(s, "upsert calls", sql, (int)(k * CALLS_NPARAMS), params, err, errlen);
+	} else {
+		snprintf(err, errlen, "out of memory");
+	}
+	free(params);
+	free(sql);
+	return rc;
+}
+
+/* The calls upserts of the filings, as few statements as the rule allows: one row per call
+ * in a statement (ON CONFLICT DO UPDATE cannot touch a row twice), so a call's second
+ * message of the batch goes in a second statement, and so on. The merge does not depend on
+ * which goes first. */
+static enum sink_status upsert_calls(struct sink *s, struct filing *f, size_t nf, char *err,
+                                     size_t errlen)
+{
+	struct filing **order = malloc(nf * sizeof(*order));
+	struct calls_row *rows = malloc(nf * sizeof(*rows));
+	size_t *round = malloc(nf * sizeof(*round)), left = nf;
+	enum sink_status rc = SINK_OK;
+
+	if (order == NULL || rows == NULL || round == NULL) {
+		snprintf(err, errlen, "out of memory");
+		rc = SINK_CONN;
+		goto out;
+	}
+	for (size_t i = 0; i < nf; i++)
+		order[i] = &f[i];
+	qsort(order, nf, sizeof(*order), filing_cmp);
+	for (size_t i = 0; i < nf; i++)
+		round[i] =
+		    i > 0 && strcmp(order[i]->it->msg.call_id, order[i - 1]->it->msg.call_id) == 0
+		        ? round[i - 1] + 1
+		        : 0;
+	for (size_t r = 0; rc == SINK_OK && left > 0; r++) {
+		size_t k = 0;
+
+		for (size_t i = 0; rc == SINK_OK && i < nf; i++) {
+			if (round[i] != r)
+				continue;
+			calls_row_fill(&rows[k++], &order[i]->it->msg, order[i]->org,
+			               route_rule_name(order[i]->rule), order[i]->it->body);
+			left--;
+			if (k == SINK_MAX_CALL_ROWS) {
+				rc = upsert_rows(s, rows, k, err, errlen);
+				k = 0;
+			}
+		}
+		if (rc == SINK_OK && k > 0)
+			rc = upsert_rows(s, rows, k, err, errlen);
+	}
+out:
+	free(order);
+	free(rows);
+	free(round);
+	return rc;
+}
+
+/* The call_events rows of the filings, SINK_MAX_EVENT_ROWS to a statement. */
+static enum sink_status insert_events(struct sink *s, const struct filing *f, size_t nf, char *err,
+                                      size_t errlen)
+{
+	enum sink_status rc = SINK_OK;
+
+	for (size_t first = 0; rc == SINK_OK && first < nf; first += SINK_MAX_EVENT_ROWS) {
+		size_t k = nf - first < SINK_MAX_EVENT_ROWS ? nf - first : SINK_MAX_EVENT_ROWS;
+		struct event_row *rows = malloc(k * sizeof(*rows));
+		const char **params = malloc(k * EVENT_NPARAMS * sizeof(*params));
+		char *sql = events_sql((int)k);
+
+		rc = SINK_CONN;
+		if (rows != NULL && params != NULL && sql != NULL) {
+			for (size_t i = 0; i < k; i++) {
+				event_fill(&rows[i], &f[first + i]);
+				memcpy(params + i * EVENT_NPARAMS, rows[i].v, sizeof(rows[i].v));
+			}
+			rc = run_sql(s, "insert events", sql, (int)(k * EVENT_NPARAMS), params, err,
+			             errlen);
+		} else {
+			snprintf(err, errlen, "out of memory");
+		}
+		free(rows);
+		free(params);
+		free(sql);
+	}
+	return rc;
+}
+
+/* Files the routed messages: their calls rows, then their events (libpq copies the
+ * parameters when sending, so nothing here must outlive the call). */
+static enum sink_status file_all(struct sink *s, struct filing *f, size_t nf, char *err,
+                                 size_t errlen)
+{
 	enum sink_status rc;
 
-	calls_row_fill(&call, m, org, route_rule_name(rr->rule), it->body);
-	rc = run(s, ST_UPSERT_CALL, call.v, NULL, err, errlen);
-
-	if (rc != SINK_OK)
-		return rc;
-	return run(s, ST_INSERT_EVENT, ev, NULL, err, errlen);
+	if (nf == 0)
+		return SINK_OK;
+	rc = upsert_calls(s, f, nf, err, errlen);
+	if (rc == SINK_OK)
+		rc = insert_events(s, f, nf, err, errlen);
+	for (size_t i = 0; rc == SINK_OK && i < nf; i++)
+		if (f[i].it->parked_id != NULL)
+			rc = run(s, ST_UNPARK, &f[i].it->parked_id, NULL, err, errlen);
+	return rc;
 }
 
 static const char *cell(const PGresult *r, int col)
@@ -299,12 +487,11 @@ static enum sink_status resolve(struct sink *s, const struct vapi_msg *m, struct
 	return rc;
 }
 
-/* Files or parks one routed message. */
+/* Parks one routed message that has no organization or no call id; adds the others to the
+ * filings (f, *nf). */
 static enum sink_status act(struct sink *s, struct sink_item *it, const struct route_result *rr,
-                            char *err, size_t errlen)
+                            struct filing *f, size_t *nf, char *err, size_t errlen)
 {
-	enum sink_status rc;
-
 	if (rr->org_id == NULL) {
 		snprintf(it->reason, sizeof(it->reason), "%s", rr->reason);
 		return park(s, it, err, errlen);
@@ -313,21 +500,23 @@ static enum sink_status act(struct sink *s, struct sink_item *it, const struct r
 		snprintf(it->reason, sizeof(it->reason), "message has no call.id");
 		return park(s, it, err, errlen);
 	}
-	rc = file_call(s, it, rr, err, errlen);
-	if (rc == SINK_OK && it->parked_id != NULL)
-		rc = run(s, ST_UNPARK, &it->parked_id, NULL, err, errlen);
-	return rc;
+	f[(*nf)++] = (struct filing){it, rr->org_id, rr->rule};
+	return SINK_OK;
 }
 
 /* Routes, then files or parks one message (one round trip per statement). */
 static enum sink_status store(struct sink *s, struct sink_item *it, char *err, size_t errlen)
 {
 	struct route_result rr;
+	struct filing f;
+	size_t nf = 0;
 	PGresult *r = NULL;
 	enum sink_status rc = resolve(s, &it->msg, &rr, &r, err, errlen);
 
 	if (rc == SINK_OK)
-		rc = act(s, it, &rr, err, errlen);
+		rc = act(s, it, &rr, &f, &nf, err, errlen);
+	if (rc == SINK_OK)
+		rc = file_all(s, &f, nf, err, errlen);
 	PQclear(r);
 	return rc;
 }
@@ -469,12 +658,14 @@ static void look_up_all(struct pipe *p, struct sink_item **items, size_t n,
 	}
 }
 
-/* Two pipelined round trips for the whole batch: BEGIN and the routing look-ups; then every
- * write and COMMIT. */
+/* Two pipelined round trips for the whole batch: BEGIN and the routing look-ups; then the
+ * parked messages, the calls upserts (one statement per call's nth message), the events
+ * (one statement) and COMMIT. */
 static void write_piped(struct pipe *p, struct sink_item **items, size_t n,
-                        struct item_facts *facts)
+                        struct item_facts *facts, struct filing *f)
 {
 	struct sink *s = p->s;
+	size_t nf = 0;
 
 	look_up_all(p, items, n, facts, util_mono_ms());
 	for (size_t i = 0; p->rc == SINK_OK && i < n; i++) {
@@ -484,8 +675,10 @@ static void write_piped(struct pipe *p, struct sink_item **items, size_t n,
 			continue;
 		items[i]->unrouted = false;
 		route_resolve(&items[i]->msg, &facts[i].f, &rr);
-		p->rc = act(s, items[i], &rr, p->err, p->errlen);
+		p->rc = act(s, items[i], &rr, f, &nf, p->err, p->errlen);
 	}
+	if (p->rc == SINK_OK)
+		p->rc = file_all(s, f, nf, p->err, p->errlen);
 	if (p->rc == SINK_OK)
 		p->rc = send_sql(s, "COMMIT", p->err, p->errlen);
 	if (s->pending > 0)
@@ -497,15 +690,19 @@ enum sink_status sink_write(struct sink *s, struct sink_item **items, size_t n, 
 {
 	struct pipe p = {s, SINK_OK, err, errlen};
 	struct item_facts *facts = calloc(n, sizeof(*facts));
+	struct filing *f = calloc(n, sizeof(*f));
 
-	if (facts == NULL || PQenterPipelineMode(s->conn) != 1) {
-		pg_err(err, errlen, "pipeline", facts ? PQerrorMessage(s->conn) : "out of memory");
+	if (facts == NULL || f == NULL || PQenterPipelineMode(s->conn) != 1) {
+		pg_err(err, errlen, "pipeline",
+		       facts && f ? PQerrorMessage(s->conn) : "out of memory");
 		free(facts);
+		free(f);
 		return SINK_CONN;
 	}
 	s->piped = 1;
 	s->pending = 0;
-	write_piped(&p, items, n, facts);
+	write_piped(&p, items, n, facts, f);
+	free(f);
 	for (size_t i = 0; i < n; i++) {
 		PQclear(facts[i].res);
 		if (facts[i].cached)
