@@ -111,8 +111,7 @@ static int cmd_run(const struct cfg *c, int argc, char **argv)
 		log_warn("WORKER_CLAIM_IDLE (%lld ms) is not well above the worst-case batch time "
 		         "(about %lld ms): a slow batch may be taken over by another worker",
 		         c->claim_idle_ms, c->block_ms + c->batch * 20 + 10000);
-	if (c->metrics_listen[0] != '\0' &&
-	    wmetrics_start(c, err, sizeof(err)) != 0) {
+	if (c->metrics_listen[0] != '\0' && wmetrics_start(c, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		return 1;
 	}

@@ -182,8 +182,8 @@ int maint_trim(struct consumer *c, long long *trimmed)
 }
 
 /* Logs a failed duty and drops a connection that is gone. Returns -1. */
-static int sink_failed(struct consumer *c, enum sink_status rc, enum log_level lvl,
-                       const char *fmt, const char *err)
+static int sink_failed(struct consumer *c, enum sink_status rc, enum log_level lvl, const char *fmt,
+                       const char *err)
 {
 	log_msg(lvl, NULL, NULL, fmt, err);
 	if (rc == SINK_CONN) {
@@ -221,8 +221,8 @@ int maint_events(struct consumer *c, long long *created, long long *dropped)
 	rc = sink_maintain_events(c->sink, MAINT_EVENTS_AHEAD, c->cfg->event_retention_ms, created,
 	                          dropped, err, sizeof(err));
 	if (rc != SINK_OK)
-		return sink_failed(c, rc, LOGL_WARN, "call_events partitions: %s; trying again later",
-		                   err);
+		return sink_failed(c, rc, LOGL_WARN,
+		                   "call_events partitions: %s; trying again later", err);
 	if (*created > 0 || *dropped > 0)
 		log_info(
 		    "call_events partitions: %lld made ahead, %lld past EVENT_RETENTION dropped",
