@@ -72,6 +72,7 @@ struct enqueuer {
 	int64_t next_spool_log;        /* monotonic ms */
 	long long episode_spooled;     /* entries spooled since spooling began */
 	int64_t next_publish;          /* monotonic ms */
+	int64_t next_prune;            /* monotonic ms: when stale instances are next dropped */
 	struct metric m[E_COUNT];
 };
 
@@ -381,19 +382,21 @@ static int ping(redisContext *c)
  * and drops the fields of instances not heard of for a day. */
 static void publish(struct enqueuer *q, redisContext *redis)
 {
-	int64_t now = util_now_ms();
-	long long bytes, entries = spool_entries(q->spool, &bytes);
+	int64_t now = util_now_ms(), mono = util_mono_ms();
+	long long bytes, entries;
 	char key[300], val[80];
 	redisReply *r;
 
-	if (util_mono_ms() < q->next_publish)
+	if (mono < q->next_publish)
 		return;
-	q->next_publish = util_mono_ms() + 1000;
+	q->next_publish = mono + 1000;
+	entries = spool_entries(q->spool, &bytes);
 	snprintf(key, sizeof(key), STREAM_INGEST_KEY_FMT, q->cfg->stream);
 	snprintf(val, sizeof(val), "%lld %lld %lld", entries, bytes, (long long)now);
 	freeReplyObject(redisCommand(redis, "HSET %s %s %s", key, q->instance, val));
-	if (now / 1000 % 60 != 0 || (r = redisCommand(redis, "HGETALL %s", key)) == NULL)
+	if (mono < q->next_prune || (r = redisCommand(redis, "HGETALL %s", key)) == NULL)
 		return;
+	q->next_prune = mono + 60000;
 	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
 		long long e, b, at;
 

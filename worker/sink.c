@@ -258,8 +258,8 @@ static int event_tuple(char *buf, size_t size, int comma, int p)
 }
 
 /* The insert of rows call_events rows in one statement. A repeat is skipped by the unique
- * key within this month's partition, and by NOT EXISTS when its first copy is in the
- * previous month's (0004_partition_events); repeats within the statement by the former.
+ * key within this month's partition, and by the subquery below when its first copy is in
+ * the previous month's (0004_partition_events); repeats within the statement by the former.
  * Returns a new string (free it), or NULL when out of memory. */
 static char *events_sql(int rows)
 {

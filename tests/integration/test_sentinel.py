@@ -12,14 +12,16 @@ import time
 
 import redis as redislib
 
-from conftest import GROUP, SECRET, STREAM, Proc, body, free_port, query, seed, wait_until
+from conftest import (GROUP, SECRET, STREAM, Proc, RedisServer, body, free_port, query, seed,
+                      wait_until)
 
 MASTER = "sbmaster"
 N = 5000
 
 
-class Server:
-    """One redis-server (or a sentinel: the same binary with --sentinel)."""
+class Server(RedisServer):
+    """One redis-server with extra arguments, or a sentinel (the same binary with
+    --sentinel); client(), ping() and stop() are RedisServer's."""
 
     def __init__(self, tmp, name, args, sentinel=False):
         self.dir = os.path.join(tmp, name)
@@ -44,25 +46,11 @@ class Server:
         self.proc = Proc(self.name, argv, dict(os.environ), self.dir)
         wait_until(self.ping, 10, self.name + " to answer PING")
 
-    def client(self):
-        return redislib.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
-
-    def ping(self):
-        try:
-            return self.client().ping()
-        except redislib.RedisError:
-            return False
-
     def kill(self):
         self.proc.p.send_signal(signal.SIGKILL)
         self.proc.p.wait()
         self.proc.log.close()
         self.proc = None
-
-    def stop(self):
-        if self.proc is not None:
-            self.proc.stop()
-            self.proc = None
 
 
 def master_port(sentinels):
