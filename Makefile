@@ -48,7 +48,7 @@ endif
 
 COMMON_SRC := common/cfg.c common/log.c common/redisconn.c common/stream.c common/util.c \
 	common/metrics.c common/admin.c
-COMMON_SRC += common/timefmt.c common/progress.c
+COMMON_SRC += common/timefmt.c common/progress.c common/rslots.c common/shards.c
 INGEST_SRC := ingest/main.c ingest/server.c ingest/webhook.c ingest/httpframe.c ingest/xpipe.c \
 	ingest/auth.c ingest/enqueue.c ingest/spool.c
 WORKER_LIB_SRC := worker/vapi_msg.c worker/jscan.c worker/route.c worker/calls_row.c worker/sink.c worker/consumer.c \

@@ -48,10 +48,16 @@ static const struct cfg_def cfg_defs[] = {
      "(REDIS_URL then gives only the password and database)"},
     {"REDIS_SENTINEL_MASTER", CFG_STR, BOTH, "", 0, 0, F(redis_sentinel_master),
      "the name the sentinels know the master by (with REDIS_SENTINELS)"},
+    {"REDIS_CLUSTER", CFG_STR, BOTH, "", 0, 0, F(redis_cluster),
+     "host:port,... of Redis Cluster nodes asked for the slot map (REDIS_URL then gives only the "
+     "user and password); each stream shard lives on the master of its slot"},
     {"REDIS_TIMEOUT_MS", CFG_INT, BOTH, "2000", 50, 60000, F(redis_timeout_ms),
      "connect and command timeout for Redis, milliseconds"},
     {"SWITCHBOARD_STREAM", CFG_NAME, BOTH, "switchboard:webhooks", 0, 0, F(stream),
      "Redis stream that holds accepted webhooks"},
+    {"SWITCHBOARD_SHARDS", CFG_INT, BOTH, "1", 1, 256, F(shards),
+     "streams the webhooks are spread over, SWITCHBOARD_STREAM:{0} ... :{N-1} (1: the one stream "
+     "SWITCHBOARD_STREAM, except under REDIS_CLUSTER); every ingest and worker must agree"},
     {"SWITCHBOARD_GROUP", CFG_NAME, BOTH, "workers", 0, 0, F(group),
      "consumer group the workers share"},
     {"SWITCHBOARD_DEAD_STREAM", CFG_NAME, BOTH, "switchboard:webhooks:dead", 0, 0, F(dead_stream),
@@ -380,6 +386,8 @@ int cfg_redis_addr(const struct cfg *c, struct redis_addr *a, char *err, size_t 
 	if (redisconn_set_sentinels(a, c->redis_sentinels, c->redis_sentinel_master, err, errlen) !=
 	    0)
 		return -1;
+	if (redisconn_set_cluster(a, c->redis_cluster, err, errlen) != 0)
+		return -1;
 	return 0;
 }
 
@@ -390,6 +398,15 @@ static int finish(struct cfg *c, unsigned user, struct cfg_error *err)
 
 	if (cfg_redis_addr(c, &ra, err->errstr, sizeof(err->errstr)) != 0)
 		return -1;
+	if ((c->shards > 1 || ra.cluster[0] != '\0') &&
+	    (strpbrk(c->stream, "{}") != NULL || strpbrk(c->dead_stream, "{}") != NULL)) {
+		snprintf(err->errstr, sizeof(err->errstr),
+		         "%s: may not hold { or } when the streams are sharded (SWITCHBOARD_SHARDS > 1 "
+		         "or REDIS_CLUSTER): each shard's name gets its own hash tag",
+		         strpbrk(c->stream, "{}") != NULL ? "SWITCHBOARD_STREAM"
+		                                          : "SWITCHBOARD_DEAD_STREAM");
+		return -1;
+	}
 
 	if ((user & CFG_INGEST) && !c->auth_disabled && !set(c->secret) && !set(c->secret_prev) &&
 	    !set(c->bearer) && !set(c->bearer_prev) && !set(c->hmac) && !set(c->hmac_prev)) {

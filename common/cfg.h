@@ -18,7 +18,9 @@ struct cfg {
 	char *redis_url;             /* REDIS_URL */
 	char *redis_sentinels;       /* REDIS_SENTINELS, "host:port,..." or empty */
 	char *redis_sentinel_master; /* REDIS_SENTINEL_MASTER */
+	char *redis_cluster;         /* REDIS_CLUSTER, "host:port,..." or empty */
 	char *stream;                /* SWITCHBOARD_STREAM */
+	long long shards;            /* SWITCHBOARD_SHARDS: streams the entries are spread over */
 	char *group;                 /* SWITCHBOARD_GROUP */
 	char *dead_stream;           /* SWITCHBOARD_DEAD_STREAM */
 	int log_level;               /* LOG_LEVEL, an enum log_level */

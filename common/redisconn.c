@@ -1,6 +1,9 @@
-/* Redis connection helpers: URL parsing, connect with timeouts, AUTH and SELECT. */
+/* Redis connection helpers: URL parsing, connect with timeouts, AUTH and SELECT; the master
+ * found through Sentinel, or a key's master in a cluster (slot map from rslots.c). */
 #include "redisconn.h"
+#include "rslots.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +183,24 @@ static int expect_ok(redisContext *c, int argc, const char **argv, char *err, si
 	return 0;
 }
 
+/* Whether list is "host:port,host:port,..." with every port given. */
+static int valid_hostports(const char *list)
+{
+	const char *p = list;
+
+	for (;;) {
+		size_t n = strcspn(p, ",");
+		struct redis_addr one = {.port = 0};
+
+		if (n == 0 || parse_hostport(p, n, &one) != 0 || one.port == 0 ||
+		    one.host[0] == '\0')
+			return 0;
+		if (p[n] == '\0')
+			return 1;
+		p += n + 1;
+	}
+}
+
 int redisconn_set_sentinels(struct redis_addr *a, const char *list, const char *master, char *err,
                             size_t errlen)
 {
@@ -192,18 +213,9 @@ int redisconn_set_sentinels(struct redis_addr *a, const char *list, const char *
 		snprintf(err, errlen, "REDIS_SENTINELS is too long");
 		return -1;
 	}
-	for (;;) {
-		size_t n = strcspn(p, ",");
-		struct redis_addr one = {.port = 0};
-
-		if (n == 0 || parse_hostport(p, n, &one) != 0 || one.port == 0 ||
-		    one.host[0] == '\0') {
-			snprintf(err, errlen, "REDIS_SENTINELS: expected host:port,host:port,...");
-			return -1;
-		}
-		if (p[n] == '\0')
-			break;
-		p += n + 1;
+	if (!valid_hostports(p)) {
+		snprintf(err, errlen, "REDIS_SENTINELS: expected host:port,host:port,...");
+		return -1;
 	}
 	if (master == NULL || *master == '\0' || strlen(master) >= sizeof(a->master)) {
 		snprintf(err, errlen,
@@ -212,6 +224,35 @@ int redisconn_set_sentinels(struct redis_addr *a, const char *list, const char *
 	}
 	snprintf(a->sentinels, sizeof(a->sentinels), "%s", list);
 	snprintf(a->master, sizeof(a->master), "%s", master);
+	return 0;
+}
+
+int redisconn_set_cluster(struct redis_addr *a, const char *list, char *err, size_t errlen)
+{
+	const char *p = list != NULL ? list : "";
+
+	a->cluster[0] = '\0';
+	if (*p == '\0')
+		return 0;
+	if (strlen(p) >= sizeof(a->cluster)) {
+		snprintf(err, errlen, "REDIS_CLUSTER is too long");
+		return -1;
+	}
+	if (!valid_hostports(p)) {
+		snprintf(err, errlen, "REDIS_CLUSTER: expected host:port,host:port,...");
+		return -1;
+	}
+	if (a->sentinels[0] != '\0') {
+		snprintf(err, errlen, "REDIS_CLUSTER: set it or REDIS_SENTINELS, not both");
+		return -1;
+	}
+	if (a->path[0] != '\0' || a->db != 0) {
+		snprintf(err, errlen,
+		         "REDIS_CLUSTER: a cluster has database 0 only and is reached over TCP; "
+		         "REDIS_URL may give only its user and password");
+		return -1;
+	}
+	snprintf(a->cluster, sizeof(a->cluster), "%s", list);
 	return 0;
 }
 
@@ -291,11 +332,125 @@ static redisContext *open_by_sentinels(const struct redis_addr *a, int timeout_m
 	return NULL;
 }
 
-redisContext *redisconn_open(const struct redis_addr *a, int timeout_ms, char *err, size_t errlen)
+/* The cluster this process talks to, shared by its threads: the masters last seen (asked
+ * for the slot map before REDIS_CLUSTER's own nodes, which may be gone) and the credentials
+ * an ASK redirection connects with. */
+static struct {
+	pthread_mutex_t lock;
+	struct redis_addr addr;
+	struct rslots_node *seen;
+	int nseen;
+} cluster = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* Asks host:port for the slot map. Returns 0 with *m filled, or -1 with the reason. */
+static int slots_from(const struct redis_addr *a, const char *host, int port, int timeout_ms,
+                      struct rslots *m, char *err, size_t errlen)
 {
+	const char *argv[] = {"CLUSTER", "SLOTS"};
+	redisContext *c = open_at(a, host, port, timeout_ms, err, errlen);
+	redisReply *r;
+	int rc = -1;
+
+	if (c == NULL)
+		return -1;
+	r = redisconn_cmdv(c, 2, argv);
+	if (r == NULL)
+		snprintf(err, errlen, "CLUSTER SLOTS on %.200s:%d: %s", host, port, c->errstr);
+	else
+		rc = rslots_parse(r, host, m, err, errlen);
+	if (rc == 0 && m->nnodes == 0) {
+		snprintf(err, errlen, "%.200s:%d serves no slot (is it a cluster node?)", host,
+		         port);
+		rslots_free(m);
+		rc = -1;
+	}
+	freeReplyObject(r);
+	redisFree(c);
+	return rc;
+}
+
+/* The slot map from the first node that gives one: the masters last seen, then the nodes of
+ * REDIS_CLUSTER. Remembers the new masters. */
+static int load_slots(const struct redis_addr *a, int timeout_ms, struct rslots *m, char *err,
+                      size_t errlen)
+{
+	struct rslots_node *seen = NULL;
+	int nseen = 0, rc = -1;
+	const char *p = a->cluster;
+
+	pthread_mutex_lock(&cluster.lock);
+	cluster.addr = *a;
+	if (cluster.nseen > 0 && (seen = malloc((size_t)cluster.nseen * sizeof(*seen))) != NULL) {
+		memcpy(seen, cluster.seen, (size_t)cluster.nseen * sizeof(*seen));
+		nseen = cluster.nseen;
+	}
+	pthread_mutex_unlock(&cluster.lock);
+	for (int i = 0; i < nseen && rc != 0; i++)
+		rc = slots_from(a, seen[i].host, seen[i].port, timeout_ms, m, err, errlen);
+	while (rc != 0) {
+		size_t n = strcspn(p, ",");
+		struct redis_addr one = {.port = 0};
+
+		if (parse_hostport(p, n, &one) == 0)
+			rc = slots_from(a, one.host, one.port, timeout_ms, m, err, errlen);
+		if (p[n] == '\0')
+			break;
+		p += n + 1;
+	}
+	free(seen);
+	if (rc != 0)
+		return -1;
+	seen = malloc((size_t)m->nnodes * sizeof(*seen));
+	if (seen != NULL) {
+		memcpy(seen, m->nodes, (size_t)m->nnodes * sizeof(*seen));
+		pthread_mutex_lock(&cluster.lock);
+		free(cluster.seen);
+		cluster.seen = seen;
+		cluster.nseen = m->nnodes;
+		pthread_mutex_unlock(&cluster.lock);
+	}
+	return 0;
+}
+
+/* The master of key's slot, connected. */
+static redisContext *open_in_cluster(const struct redis_addr *a, const char *key, int timeout_ms,
+                                     char *err, size_t errlen)
+{
+	struct rslots m;
+	const struct rslots_node *n;
+	unsigned slot = rslots_keyslot(key, strlen(key));
+	char why[512];
+	redisContext *c;
+
+	if (load_slots(a, timeout_ms, &m, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "REDIS_CLUSTER: no node gave the slot map: %.400s", why);
+		return NULL;
+	}
+	n = rslots_owner(&m, slot);
+	if (n == NULL) {
+		snprintf(err, errlen, "REDIS_CLUSTER: no master serves slot %u (of %.200s)", slot,
+		         key);
+		rslots_free(&m);
+		return NULL;
+	}
+	c = open_at(a, n->host, n->port, timeout_ms, err, errlen);
+	rslots_free(&m);
+	return c;
+}
+
+redisContext *redisconn_open_key(const struct redis_addr *a, const char *key, int timeout_ms,
+                                 char *err, size_t errlen)
+{
+	if (a->cluster[0] != '\0')
+		return open_in_cluster(a, key, timeout_ms, err, errlen);
 	if (a->sentinels[0] != '\0')
 		return open_by_sentinels(a, timeout_ms, err, errlen);
 	return open_at(a, a->host, a->port, timeout_ms, err, errlen);
+}
+
+redisContext *redisconn_open(const struct redis_addr *a, int timeout_ms, char *err, size_t errlen)
+{
+	return redisconn_open_key(a, "", timeout_ms, err, errlen);
 }
 
 /* Connects to host:port (or a's unix socket when a has one), with a's credentials and db. */
@@ -344,9 +499,52 @@ fail:
 	return NULL;
 }
 
+/* Sends the command to the node an ASK reply names, after ASKING. Returns that node's reply,
+ * or NULL (*ask left to the caller) when it cannot be reached. */
+static redisReply *follow_ask(const redisReply *ask, redisContext *from, int argc,
+                              const char **argv, const size_t *lens)
+{
+	struct redis_addr a;
+	char host[256], err[256];
+	unsigned slot;
+	int port;
+	redisContext *c;
+	redisReply *r = NULL, *ok;
+	const char *asking[] = {"ASKING"};
+
+	if (rslots_redirect(ask, &slot, host, sizeof(host), &port) != RSLOTS_ASK)
+		return NULL;
+	if (host[0] == '\0' && from->tcp.host != NULL)
+		snprintf(host, sizeof(host), "%s", from->tcp.host);
+	pthread_mutex_lock(&cluster.lock);
+	a = cluster.addr;
+	pthread_mutex_unlock(&cluster.lock);
+	if (a.cluster[0] == '\0')
+		return NULL;
+	c = open_at(&a, host, port, from->timeout ? (int)(from->timeout->tv_sec * 1000 +
+	                                                  from->timeout->tv_usec / 1000)
+	                                          : 2000,
+	            err, sizeof(err));
+	if (c == NULL)
+		return NULL;
+	ok = redisCommandArgv(c, 1, asking, NULL);
+	if (ok != NULL && ok->type == REDIS_REPLY_STATUS)
+		r = redisCommandArgv(c, argc, argv, lens);
+	freeReplyObject(ok);
+	redisFree(c);
+	return r;
+}
+
 redisReply *redisconn_cmd(redisContext *c, int argc, const char **argv, const size_t *lens)
 {
-	return redisCommandArgv(c, argc, argv, lens);
+	redisReply *r = redisCommandArgv(c, argc, argv, lens), *followed;
+
+	if (r != NULL && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "ASK ", 4) == 0 &&
+	    (followed = follow_ask(r, c, argc, argv, lens)) != NULL) {
+		freeReplyObject(r);
+		return followed;
+	}
+	return r;
 }
 
 redisReply *redisconn_cmdv(redisContext *c, int argc, const char **argv)
@@ -357,7 +555,7 @@ redisReply *redisconn_cmdv(redisContext *c, int argc, const char **argv)
 		return NULL;
 	for (int i = 0; i < argc; i++)
 		lens[i] = strlen(argv[i]);
-	return redisCommandArgv(c, argc, argv, lens);
+	return redisconn_cmd(c, argc, argv, lens);
 }
 
 int redisconn_has_waitaof(redisContext *c)
@@ -389,7 +587,9 @@ int redisconn_waitaof_synced(const redisReply *r)
 int redisconn_demoted(const redisReply *r)
 {
 	return r != NULL && r->type == REDIS_REPLY_ERROR &&
-	       (strncmp(r->str, "READONLY", 8) == 0 || strncmp(r->str, "MASTERDOWN", 10) == 0);
+	       (strncmp(r->str, "READONLY", 8) == 0 || strncmp(r->str, "MASTERDOWN", 10) == 0 ||
+	        strncmp(r->str, "MOVED ", 6) == 0 || strncmp(r->str, "ASK ", 4) == 0 ||
+	        strncmp(r->str, "CLUSTERDOWN", 11) == 0 || strncmp(r->str, "TRYAGAIN", 8) == 0);
 }
 
 void redisconn_append_wait(redisContext *c, int replicas, int timeout_ms)
