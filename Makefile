@@ -57,7 +57,7 @@ WORKER_LIB_SRC := worker/vapi_msg.c worker/jscan.c worker/route.c worker/calls_r
 WORKER_LIB_SRC += worker/pgfail.c worker/opscli.c worker/dlqsel.c worker/dlqfix.c
 WORKER_SRC := worker/main.c $(WORKER_LIB_SRC)
 UNIT_TESTS := test_vapi_msg test_route test_cfg test_auth test_orgcache test_httpframe test_jscan \
-	test_admin test_calls_row
+	test_admin test_calls_row test_rslots
 UNIT_TESTS += test_opsfmt
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
@@ -135,6 +135,8 @@ $(BIN)/tests/test_calls_row: $(BUILD)/tests/unit/test_calls_row.o $(BUILD)/worke
 $(BIN)/tests/test_auth: $(BUILD)/tests/unit/test_auth.o $(BUILD)/ingest/auth.o $(COMMON_OBJ)
 $(BIN)/tests/test_admin: $(BUILD)/tests/unit/test_admin.o $(BUILD)/common/admin.o \
 	$(BUILD)/common/util.o
+$(BIN)/tests/test_rslots: $(BUILD)/tests/unit/test_rslots.o $(BUILD)/tests/unit/testutil.o \
+	$(BUILD)/common/rslots.o
 $(BIN)/tests/test_opsfmt: $(BUILD)/tests/unit/test_opsfmt.o $(BUILD)/worker/pgfail.o \
 	$(BUILD)/common/timefmt.o
 $(BIN)/tests/%:

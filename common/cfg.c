@@ -400,11 +400,12 @@ static int finish(struct cfg *c, unsigned user, struct cfg_error *err)
 		return -1;
 	if ((c->shards > 1 || ra.cluster[0] != '\0') &&
 	    (strpbrk(c->stream, "{}") != NULL || strpbrk(c->dead_stream, "{}") != NULL)) {
-		snprintf(err->errstr, sizeof(err->errstr),
-		         "%s: may not hold { or } when the streams are sharded (SWITCHBOARD_SHARDS > 1 "
-		         "or REDIS_CLUSTER): each shard's name gets its own hash tag",
-		         strpbrk(c->stream, "{}") != NULL ? "SWITCHBOARD_STREAM"
-		                                          : "SWITCHBOARD_DEAD_STREAM");
+		snprintf(
+		    err->errstr, sizeof(err->errstr),
+		    "%s: may not hold { or } when the streams are sharded (SWITCHBOARD_SHARDS > 1 "
+		    "or REDIS_CLUSTER): each shard's name gets its own hash tag",
+		    strpbrk(c->stream, "{}") != NULL ? "SWITCHBOARD_STREAM"
+		                                     : "SWITCHBOARD_DEAD_STREAM");
 		return -1;
 	}
 

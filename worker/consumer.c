@@ -25,29 +25,48 @@ int consumer_init(struct consumer *c, const struct cfg *cfg, volatile sig_atomic
 	memset(c, 0, sizeof(*c));
 	c->cfg = cfg;
 	c->stop = stop;
-	c->read_pending = 1;
 	if (cfg_redis_addr(cfg, &c->addr, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		return -1;
 	}
+	c->nshards = (int)cfg->shards;
+	c->shards = calloc((size_t)c->nshards, sizeof(*c->shards));
+	if (c->shards == NULL) {
+		log_error("out of memory");
+		return -1;
+	}
+	for (int i = 0; i < c->nshards; i++) {
+		shards_stream(cfg, i, c->shards[i].stream, sizeof(c->shards[i].stream));
+		shards_dead(cfg, i, c->shards[i].dead, sizeof(c->shards[i].dead));
+		c->shards[i].read_pending = 1;
+	}
+	c->sh = &c->shards[0];
 	return 0;
 }
 
 void consumer_close(struct consumer *c)
 {
-	redisFree(c->redis);
-	c->redis = NULL;
+	for (int i = 0; i < c->nshards; i++)
+		redisFree(c->shards[i].redis);
+	free(c->shards);
+	c->shards = c->sh = NULL;
+	c->nshards = 0;
 	sink_close(c->sink);
 	c->sink = NULL;
 	metric_set(&wmetrics[WM_REDIS_UP], 0);
 	metric_set(&wmetrics[WM_PG_UP], 0);
 }
 
+void consumer_select(struct consumer *c, int i)
+{
+	c->sh = &c->shards[i];
+}
+
 void consumer_redis_drop(struct consumer *c)
 {
-	redisFree(c->redis);
-	c->redis = NULL;
-	c->read_pending = 1;
+	redisFree(c->sh->redis);
+	c->sh->redis = NULL;
+	c->sh->read_pending = 1;
 	metric_add(&wmetrics[WM_REDIS_ERRORS], 1);
 	metric_set(&wmetrics[WM_REDIS_UP], 0);
 }
@@ -122,47 +141,78 @@ static bool redis_setting_error(const char *err)
 	       strstr(err, "NOAUTH") != NULL;
 }
 
+/* One connect of the selected shard (the group made sure of). Returns 0; -1 with the reason
+ * in err (the shard left disconnected), or -2 when the setting itself is wrong (c->failed). */
+static int redis_try(struct consumer *c, unsigned attempt, char *err, size_t errlen)
+{
+	struct consumer_shard *sh = c->sh;
+	int created = -1;
+
+	/* A blocking read waits up to block_ms for entries: the socket timeout must outlast
+	 * it. */
+	if (sh->redis == NULL)
+		sh->redis = redisconn_open_key(&c->addr, sh->stream,
+		                               (int)(c->cfg->redis_timeout_ms + c->cfg->block_ms),
+		                               err, errlen);
+	if (sh->redis != NULL)
+		created = stream_ensure_group(sh->redis, sh->stream, c->cfg->group, err, errlen);
+	if (created >= 0) {
+		if (created && sh->group_seen)
+			log_error("consumer group %s on %s had vanished (Redis lost its data?); "
+			          "re-created it: entries written meanwhile are read from the "
+			          "stream's start",
+			          c->cfg->group, sh->stream);
+		if (attempt > 0)
+			log_info("redis: %s connected again after %u attempts", sh->stream,
+			         attempt);
+		sh->group_seen = 1;
+		sh->attempts = 0;
+		metric_set(&wmetrics[WM_REDIS_UP], 1);
+		return 0;
+	}
+	if (sh->redis != NULL)
+		consumer_redis_drop(c);
+	else
+		metric_add(&wmetrics[WM_REDIS_ERRORS], 1);
+	if (redis_setting_error(err)) {
+		setting_error(c, "REDIS_URL", err);
+		return -2;
+	}
+	return -1;
+}
+
 int consumer_redis_up(struct consumer *c)
 {
-	char err[256];
+	char err[640];
 	int64_t until = give_up_at(c);
 
 	for (unsigned attempt = 0; !*c->stop; attempt++) {
-		int created = -1;
+		int rc = redis_try(c, attempt, err, sizeof(err));
 
-		/* A blocking read waits up to block_ms for entries: the socket timeout must
-		 * outlast it. */
-		if (c->redis == NULL)
-			c->redis = redisconn_open(
-			    &c->addr, (int)(c->cfg->redis_timeout_ms + c->cfg->block_ms), err,
-			    sizeof(err));
-		if (c->redis != NULL)
-			created = stream_ensure_group(c->redis, c->cfg->stream, c->cfg->group, err,
-			                              sizeof(err));
-		if (created >= 0) {
-			if (created && c->group_seen)
-				log_error(
-				    "consumer group %s on %s had vanished (Redis lost its data?); "
-				    "re-created it: entries written meanwhile are read from the "
-				    "stream's start",
-				    c->cfg->group, c->cfg->stream);
-			if (attempt > 0)
-				log_info("redis: connected again after %u attempts", attempt);
-			c->group_seen = 1;
-			metric_set(&wmetrics[WM_REDIS_UP], 1);
+		if (rc == 0)
 			return 0;
-		}
-		if (c->redis != NULL)
-			consumer_redis_drop(c);
-		else
-			metric_add(&wmetrics[WM_REDIS_ERRORS], 1);
-		if (redis_setting_error(err))
-			return setting_error(c, "REDIS_URL", err);
+		if (rc == -2)
+			return -1;
 		log_retry(c, "redis", err);
 		if (retry_wait(c, attempt, until, "redis", err) != 0)
 			return -1;
 	}
 	return -1;
+}
+
+int consumer_redis_up_all(struct consumer *c)
+{
+	struct consumer_shard *was = c->sh;
+
+	for (int i = 0; i < c->nshards; i++) {
+		consumer_select(c, i);
+		if (c->sh->redis == NULL && consumer_redis_up(c) != 0) {
+			c->sh = was;
+			return -1;
+		}
+	}
+	c->sh = was;
+	return 0;
 }
 
 int consumer_pg_up(struct consumer *c)
@@ -312,7 +362,7 @@ static void append_dead(struct consumer *c, const struct sink_item *it, const ch
 #define ARG(s, l) (argv[n] = (s), lens[n] = (l), n++)
 #define ARGS(s) ARG((s), strlen(s))
 	ARGS("XADD");
-	ARGS(c->cfg->dead_stream);
+	ARGS(c->sh->dead);
 	ARGS("*");
 	ARGS("reason");
 	ARGS(it->reason);
@@ -346,7 +396,7 @@ static void append_dead(struct consumer *c, const struct sink_item *it, const ch
 	}
 #undef ARG
 #undef ARGS
-	redisAppendCommandArgv(c->redis, n, argv, lens);
+	redisAppendCommandArgv(c->sh->redis, n, argv, lens);
 }
 
 /* Counts the batch's filed messages in this minute's field of the hour's hash, which the
@@ -354,19 +404,18 @@ static void append_dead(struct consumer *c, const struct sink_item *it, const ch
  * number of commands appended. */
 static size_t append_filed(struct consumer *c, const struct sink_item *items, size_t n, int64_t now)
 {
-	char key[300], minute[8], filed[24];
+	char key[SHARDS_NAME + 40], minute[8], filed[24];
 	long long k = 0;
 
 	for (size_t i = 0; i < n; i++)
 		k += !items[i].dead && !items[i].unrouted && !items[i].skip;
 	if (k == 0)
 		return 0;
-	snprintf(key, sizeof(key), STREAM_FILED_KEY_FMT, c->cfg->stream,
-	         (long long)(now / 3600000));
+	snprintf(key, sizeof(key), STREAM_FILED_KEY_FMT, c->sh->stream, (long long)(now / 3600000));
 	snprintf(minute, sizeof(minute), "%d", (int)(now / 60000 % 60));
 	snprintf(filed, sizeof(filed), "%lld", k);
-	redisAppendCommand(c->redis, "HINCRBY %s %s %s", key, minute, filed);
-	redisAppendCommand(c->redis, "EXPIRE %s 10800", key);
+	redisAppendCommand(c->sh->redis, "HINCRBY %s %s %s", key, minute, filed);
+	redisAppendCommand(c->sh->redis, "EXPIRE %s 10800", key);
 	return 2;
 }
 
@@ -383,7 +432,7 @@ static int ack_batch(struct consumer *c, struct sink_item *items, size_t n)
 	if (argv == NULL)
 		return -1;
 	snprintf(now, sizeof(now), "%lld", (long long)util_now_ms());
-	redisAppendCommand(c->redis, "MULTI");
+	redisAppendCommand(c->sh->redis, "MULTI");
 	for (size_t i = 0; i < n; i++) {
 		if (items[i].dead) {
 			log_msg(LOGL_ERROR, "stream_id", items[i].entry.id, "dead-lettered: %s",
@@ -393,17 +442,17 @@ static int ack_batch(struct consumer *c, struct sink_item *items, size_t n)
 		}
 	}
 	argv[0] = "XACK";
-	argv[1] = c->cfg->stream;
+	argv[1] = c->sh->stream;
 	argv[2] = c->cfg->group;
 	for (size_t i = 0; i < n; i++)
 		argv[3 + i] = items[i].entry.id;
-	redisAppendCommandArgv(c->redis, (int)(n + 3), argv, NULL);
+	redisAppendCommandArgv(c->sh->redis, (int)(n + 3), argv, NULL);
 	replies += append_filed(c, items, n, util_now_ms());
-	redisAppendCommand(c->redis, "EXEC");
+	redisAppendCommand(c->sh->redis, "EXEC");
 	for (size_t i = 0; i < replies; i++) {
 		redisReply *r = NULL;
 
-		if (redisGetReply(c->redis, (void **)&r) != REDIS_OK) {
+		if (redisGetReply(c->sh->redis, (void **)&r) != REDIS_OK) {
 			rc = -1;
 			break;
 		}
@@ -416,10 +465,10 @@ static int ack_batch(struct consumer *c, struct sink_item *items, size_t n)
 		freeReplyObject(r);
 	}
 	free(argv);
-	if (rc != 0 && c->redis->err)
+	if (rc != 0 && c->sh->redis->err)
 		consumer_redis_drop(c);
 	else if (rc != 0)
-		c->read_pending = 1; /* still pending for us: read them again next */
+		c->sh->read_pending = 1; /* still pending for us: read them again next */
 	return rc;
 }
 
@@ -482,8 +531,8 @@ int consumer_deliveries(struct consumer *c, const redisReply *entries, long long
 {
 	size_t n = entries->elements;
 	char count[24];
-	const char *argv[7] = {"XPENDING", c->cfg->stream, c->cfg->group,   NULL,
-	                       NULL,       count,          c->cfg->consumer};
+	const char *argv[7] = {"XPENDING", c->sh->stream, c->cfg->group,   NULL,
+	                       NULL,       count,         c->cfg->consumer};
 	redisReply *r;
 
 	for (size_t i = 0; i < n; i++)
@@ -494,7 +543,7 @@ int consumer_deliveries(struct consumer *c, const redisReply *entries, long long
 	argv[3] = entries->element[0]->element[0]->str;
 	argv[4] = entries->element[n - 1]->element[0]->str;
 	snprintf(count, sizeof(count), "%zu", n);
-	r = redisconn_cmdv(c->redis, 7, argv);
+	r = redisconn_cmdv(c->sh->redis, 7, argv);
 	if (r == NULL) {
 		consumer_redis_drop(c);
 		return -1;
@@ -526,8 +575,9 @@ void consumer_process_redelivered(struct consumer *c, const redisReply *entries)
 	free(deliveries);
 }
 
-/* Reads one batch. Returns the reply (free it) or NULL when the connection failed. */
-static redisReply *read_batch(struct consumer *c)
+/* Reads one batch, waiting up to block_ms (0: not at all). Returns the reply (free it) or
+ * NULL when the connection failed. */
+static redisReply *read_batch(struct consumer *c, long long block_ms)
 {
 	char count[24], block[24];
 	const char *argv[] = {"XREADGROUP",
@@ -539,44 +589,124 @@ static redisReply *read_batch(struct consumer *c)
 	                      "BLOCK",
 	                      block,
 	                      "STREAMS",
-	                      c->cfg->stream,
-	                      c->read_pending ? "0" : ">"};
+	                      c->sh->stream,
+	                      c->sh->read_pending ? "0" : ">"};
 
 	snprintf(count, sizeof(count), "%lld", c->cfg->batch);
-	snprintf(block, sizeof(block), "%lld", c->read_pending ? 1LL : c->cfg->block_ms);
-	return redisconn_cmdv(c->redis, 11, argv);
+	if (block_ms <= 0 || c->sh->read_pending) /* XREADGROUP without BLOCK does not wait */
+		return redisconn_cmdv(c->sh->redis, 9,
+		                      (const char *[]){argv[0], argv[1], argv[2], argv[3], argv[4],
+		                                       argv[5], argv[8], argv[9], argv[10]});
+	snprintf(block, sizeof(block), "%lld", block_ms);
+	return redisconn_cmdv(c->sh->redis, 11, argv);
 }
 
-int consumer_step(struct consumer *c)
+int consumer_step(struct consumer *c, long long block_ms)
 {
-	redisReply *r = read_batch(c);
+	redisReply *r = read_batch(c, block_ms);
 	const redisReply *entries;
 	struct batch_result res;
+	long long n;
 
 	if (r == NULL) {
-		log_warn("redis: %s; reconnecting", c->redis->errstr);
+		log_warn("redis: %s: %s; reconnecting", c->sh->stream, c->sh->redis->errstr);
 		consumer_redis_drop(c);
 		return -1;
 	}
 	if (r->type == REDIS_REPLY_ERROR) {
-		/* NOGROUP or UNBLOCKED (stream deleted): reconnecting re-creates the group. */
-		log_error("XREADGROUP: %s", r->str);
+		/* NOGROUP or UNBLOCKED (stream deleted): reconnecting re-creates the group; MOVED
+		 * or READONLY: reconnecting finds the master serving the shard now. */
+		log_error("XREADGROUP %s: %s", c->sh->stream, r->str);
 		freeReplyObject(r);
 		consumer_redis_drop(c);
 		return -1;
 	}
-	if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) { /* BLOCK timed out */
+	if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) { /* nothing, or BLOCK timed out */
 		freeReplyObject(r);
 		return 0;
 	}
 	entries = r->element[0]->element[1];
+	n = (long long)entries->elements;
 	if (entries->elements == 0)
-		c->read_pending = 0; /* our pending list is empty: go on with new entries */
-	else if (c->read_pending)
+		c->sh->read_pending = 0; /* our pending list is empty: go on with new entries */
+	else if (c->sh->read_pending)
 		consumer_process_redelivered(c, entries);
 	else
 		consumer_process(c, entries, NULL, true, NULL, NULL, &res);
 	freeReplyObject(r);
+	return (int)n;
+}
+
+/* With several shards a round waits this long at most on one, so that entries arriving on
+ * another are read soon after. */
+#define CONSUMER_SHARD_BLOCK_MS 100
+
+/* Connects the selected shard for the run command: one attempt, then the shard waits its
+ * backoff while the others are served. Returns 0 when connected, -1 when not (now), -2 on a
+ * setting error. */
+static int shard_up(struct consumer *c)
+{
+	struct consumer_shard *sh = c->sh;
+	char err[640];
+	int rc;
+
+	if (sh->redis != NULL)
+		return 0;
+	if (util_mono_ms() < sh->retry_at)
+		return -1;
+	rc = redis_try(c, sh->attempts, err, sizeof(err));
+	if (rc == -1) {
+		log_retry(c, "redis", err);
+		sh->retry_at = util_mono_ms() + util_backoff_ms(sh->attempts, UTIL_BACKOFF_BASE_MS,
+		                                                UTIL_BACKOFF_CAP_MS);
+		sh->attempts++;
+	}
+	return rc;
+}
+
+long long consumer_round(struct consumer *c)
+{
+	long long got = 0;
+	int up = 0, first = c->rr;
+
+	c->rr = (c->rr + 1) % c->nshards;
+	for (int k = 0; k < c->nshards && !*c->stop; k++) {
+		int rc;
+
+		consumer_select(c, (first + k) % c->nshards);
+		rc = shard_up(c);
+		if (rc == -2)
+			return -1;
+		if (rc != 0)
+			continue;
+		up++;
+		rc = consumer_step(c, c->nshards == 1 ? c->cfg->block_ms : 0);
+		if (rc > 0)
+			got += rc;
+	}
+	if (up == 0 && !*c->stop) {
+		/* Every shard down: wait for the soonest retry. */
+		int64_t soonest = INT64_MAX, now = util_mono_ms();
+
+		for (int i = 0; i < c->nshards; i++)
+			if (c->shards[i].retry_at < soonest)
+				soonest = c->shards[i].retry_at;
+		if (soonest > now)
+			util_sleep_ms(soonest - now, (volatile int *)c->stop);
+		return -1;
+	}
+	if (got > 0 || *c->stop || c->nshards == 1)
+		return got;
+	/* Nothing anywhere: wait on one shard, a different one each round. */
+	for (int k = 0; k < c->nshards; k++) {
+		consumer_select(c, (first + k) % c->nshards);
+		if (c->sh->redis != NULL) {
+			long long rc = consumer_step(c, c->cfg->block_ms < CONSUMER_SHARD_BLOCK_MS
+			                                    ? c->cfg->block_ms
+			                                    : CONSUMER_SHARD_BLOCK_MS);
+			return rc < 0 ? 0 : rc;
+		}
+	}
 	return 0;
 }
 
@@ -588,17 +718,27 @@ int consumer_run(const struct cfg *cfg, volatile sig_atomic_t *stop)
 	if (consumer_init(&c, cfg, stop) != 0)
 		return 1;
 	maint_init(&m, &c);
-	log_info("worker %s consuming %s as group %s, batches of %lld", cfg->consumer, cfg->stream,
-	         cfg->group, cfg->batch);
-	while (!*stop) {
-		if (c.redis == NULL && consumer_redis_up(&c) != 0)
-			break;
-		if (consumer_pg_up(&c) != 0)
-			break;
-		if (consumer_step(&c) == 0)
-			maint_tick(&m);
+	if (c.nshards == 1)
+		log_info("worker %s consuming %s as group %s, batches of %lld", cfg->consumer,
+		         c.sh->stream, cfg->group, cfg->batch);
+	else
+		log_info("worker %s consuming %d shards %s ... %s as group %s, batches of %lld",
+		         cfg->consumer, c.nshards, c.shards[0].stream,
+		         c.shards[c.nshards - 1].stream, cfg->group, cfg->batch);
+	/* The first connect retries as every operator command does; later a shard that fails
+	 * waits its backoff while the others are served. */
+	if (consumer_redis_up(&c) == 0) {
+		while (!*stop && !c.failed) {
+			if (consumer_pg_up(&c) != 0)
+				break;
+			if (consumer_round(&c) >= 0 || c.nshards > 1)
+				maint_tick(&m);
+		}
 	}
-	maint_leave_group(&c);
+	for (int i = 0; i < c.nshards; i++) {
+		consumer_select(&c, i);
+		maint_leave_group(&c);
+	}
 	consumer_close(&c);
 	if (c.failed) {
 		log_error("worker %s stopped: %s", cfg->consumer, c.why);

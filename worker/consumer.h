@@ -3,23 +3,39 @@
 
 #include "cfg.h"
 #include "redisconn.h"
+#include "shards.h"
 #include "sink.h"
 #include "wmetrics.h"
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
+
+/* One stream shard as a worker sees it (shards.h): its names and its own connection, to the
+ * master of its slot under a cluster. */
+struct consumer_shard {
+	char stream[SHARDS_NAME]; /* the shard's stream */
+	char dead[SHARDS_NAME];   /* its dead letters */
+	redisContext *redis;      /* NULL while disconnected */
+	int read_pending;         /* read our own pending entries (id 0) before new ones */
+	int group_seen;           /* the group existed before: a re-creation is reported */
+	unsigned attempts;        /* connects failed in a row (the run command's backoff) */
+	int64_t retry_at;         /* monotonic ms before which it is not tried again */
+};
 
 /* One worker's connections and the batch pipeline every reading command shares:
  * entries → decode and parse → route and write in one transaction → dead letters and XACK in
- * one MULTI. */
+ * one MULTI. Every Redis call works on the selected shard, c->sh (consumer_select()); the
+ * commands that span the stream visit each shard in turn. */
 struct consumer {
-	const struct cfg *cfg;       /* borrowed */
-	struct redis_addr addr;      /* parsed REDIS_URL */
-	redisContext *redis;         /* NULL while disconnected */
+	const struct cfg *cfg;         /* borrowed */
+	struct redis_addr addr;        /* parsed REDIS_URL */
+	struct consumer_shard *shards; /* SWITCHBOARD_SHARDS of them */
+	int nshards;
+	struct consumer_shard *sh;   /* the selected one */
+	int rr;                      /* the shard the next round starts with */
 	struct sink *sink;           /* NULL while disconnected */
 	volatile sig_atomic_t *stop; /* set by signals: finish the batch in hand, then return */
-	int read_pending;            /* read our own pending entries (id 0) before new ones */
-	int group_seen;              /* the group existed before: a re-creation is reported */
 	long long give_up_ms;        /* an operator command's --timeout: how long one connect
 	                                keeps retrying; 0 (run): until stopped */
 	int failed;                  /* a connect gave up or hit a setting error: why says so */
@@ -39,16 +55,23 @@ struct batch_result {
 int consumer_init(struct consumer *c, const struct cfg *cfg, volatile sig_atomic_t *stop)
     __attribute__((warn_unused_result));
 
-/* Closes both connections. */
+/* Closes every connection and frees the shards. */
 void consumer_close(struct consumer *c);
 
-/* Connects to Redis (and makes sure the group exists) / to PostgreSQL, retrying with capped
- * exponential backoff and jitter until connected (0) or asked to stop (-1). Also -1, with
- * c->failed set and c->why saying why, when the setting itself is wrong (a database that does
+/* Makes shard i (0 ≤ i < c->nshards) the one Redis calls work on. */
+void consumer_select(struct consumer *c, int i);
+
+/* Connects the selected shard to Redis (and makes sure the group exists) / to PostgreSQL, retrying
+ * with capped exponential backoff and jitter until connected (0) or asked to stop (-1). Also -1,
+ * with c->failed set and c->why saying why, when the setting itself is wrong (a database that does
  * not exist, a wrong password: logged as an error naming REDIS_URL or DATABASE_URL, never
  * retried) or when c->give_up_ms passed without a connection. */
 int consumer_redis_up(struct consumer *c);
 int consumer_pg_up(struct consumer *c);
+
+/* Connects every shard as consumer_redis_up() does, one after the other (operator
+ * commands). Returns 0, or -1 as it does. */
+int consumer_redis_up_all(struct consumer *c);
 
 /* Drops a failed Redis context; entries read but not acked are read again afterwards. */
 void consumer_redis_drop(struct consumer *c);
@@ -67,8 +90,15 @@ void consumer_process(struct consumer *c, const redisReply *entries, const long 
  * dead-lettering those delivered more than WORKER_MAX_DELIVERIES times. */
 void consumer_process_redelivered(struct consumer *c, const redisReply *entries);
 
-/* Reads and processes one batch from the group; returns 0, or -1 when Redis failed. */
-int consumer_step(struct consumer *c);
+/* Reads and processes one batch from the group on the selected shard, waiting up to block_ms
+ * for one (0: not at all); returns the entries read (0: none), or -1 when Redis failed. */
+int consumer_step(struct consumer *c, long long block_ms);
+
+/* Reads and processes one batch from every connected shard, starting with the one after
+ * the last round's first; when none had entries, waits for a while on one of them (all of
+ * WORKER_BLOCK_MS with one shard). Returns the entries read, or -1 when every shard's Redis
+ * failed. */
+long long consumer_round(struct consumer *c);
 
 /* Looks up how often each of the n entries was delivered (XPENDING over their range for
  * this consumer) into out[0..n). Returns 0, or -1 when Redis failed. */

@@ -94,7 +94,7 @@ static int dlq_list(struct consumer *c, int argc, char **argv, long long timeout
 		return 2;
 	printf("%-20s %-24s %-28s %-8s %s\n", "ID", "DEAD_AT", "CALL_ID", "ATTEMPTS", "REASON");
 	if (dlq_each(c, &f, list_row, &shown) != 0) {
-		fprintf(stderr, "dlq list: Redis failed while reading %s\n", c->cfg->dead_stream);
+		fprintf(stderr, "dlq list: Redis failed while reading %s\n", c->sh->dead);
 		return 1;
 	}
 	if (shown == 0)
@@ -177,21 +177,32 @@ static int dlq_delete(struct consumer *c, int argc, char **argv, long long timeo
 		return 2;
 	}
 	for (int i = 0; i < a.nposv; i++) {
-		const char *del[] = {"XDEL", c->cfg->dead_stream, ids[i]};
-		redisReply *r = redisconn_cmdv(c->redis, 3, del);
+		long long n = 0;
+		int failed = 0;
 
-		if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
-			fprintf(stderr, "dlq delete: %s: %s\n", ids[i],
-			        r != NULL && r->type == REDIS_REPLY_ERROR ? r->str
-			                                                  : "Redis failed");
-			missing++;
-		} else if (r->integer == 0) {
-			fprintf(stderr, "dlq delete: %s: no such dead letter\n", ids[i]);
-			missing++;
-		} else {
-			deleted++;
+		for (int k = 0; k < c->nshards && n == 0 && !failed; k++) { /* its shard */
+			const char *del[] = {"XDEL", NULL, ids[i]};
+			redisReply *r;
+
+			consumer_select(c, k);
+			del[1] = c->sh->dead;
+			r = redisconn_cmdv(c->sh->redis, 3, del);
+			if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
+				fprintf(stderr, "dlq delete: %s: %s\n", ids[i],
+				        r != NULL && r->type == REDIS_REPLY_ERROR ? r->str
+				                                                  : "Redis failed");
+				failed = 1;
+			} else {
+				n = r->integer;
+			}
+			freeReplyObject(r);
 		}
-		freeReplyObject(r);
+		if (n == 0 && !failed)
+			fprintf(stderr, "dlq delete: %s: no such dead letter\n", ids[i]);
+		if (n > 0)
+			deleted++;
+		else
+			missing++;
 	}
 	printf("deleted: %lld, not found: %lld\n", deleted, missing);
 	return missing ? 1 : 0;
@@ -204,6 +215,7 @@ static int dlq_purge(struct consumer *c, int argc, char **argv, long long timeou
 	struct ops_args a = {.usage = purge_usage, .opts = opts, .timeout_ms = timeout_ms};
 	char minid[32], t[40];
 	int64_t ms;
+	long long purged = 0;
 	redisReply *r;
 	int code;
 
@@ -216,20 +228,24 @@ static int dlq_purge(struct consumer *c, int argc, char **argv, long long timeou
 	if (ops_time_opt("dlq purge", "--before", before, &ms) != 0)
 		return 2;
 	snprintf(minid, sizeof(minid), "%lld-0", (long long)ms);
-	{
-		const char *trim[] = {"XTRIM", c->cfg->dead_stream, "MINID", "=", minid};
+	for (int i = 0; i < c->nshards; i++) {
+		const char *trim[] = {"XTRIM", NULL, "MINID", "=", minid};
 
-		r = redisconn_cmdv(c->redis, 5, trim);
-	}
-	if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
-		fprintf(stderr, "dlq purge: %s\n",
-		        r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : "Redis failed");
+		consumer_select(c, i);
+		trim[1] = c->sh->dead;
+		r = redisconn_cmdv(c->sh->redis, 5, trim);
+		if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
+			fprintf(stderr, "dlq purge: %s: %s\n", c->sh->dead,
+			        r != NULL && r->type == REDIS_REPLY_ERROR ? r->str
+			                                                  : "Redis failed");
+			freeReplyObject(r);
+			return 1;
+		}
+		purged += r->integer;
 		freeReplyObject(r);
-		return 1;
 	}
-	printf("purged: %lld dead letters from before %s\n", r->integer,
+	printf("purged: %lld dead letters from before %s\n", purged,
 	       timefmt_iso_ms(ms, t, sizeof(t)));
-	freeReplyObject(r);
 	return 0;
 }
 

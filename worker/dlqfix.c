@@ -98,11 +98,11 @@ static int redrive_one(struct consumer *c, const redisReply *e, char *err, size_
 {
 	const char *add[3 + 2 * (NREDRIVE + 1)];
 	size_t addl[3 + 2 * (NREDRIVE + 1)];
-	const char *del[] = {"XDEL", c->cfg->dead_stream, e->element[0]->str};
+	const char *del[] = {"XDEL", c->sh->dead, e->element[0]->str};
 	int n = 0;
 
 	add[n] = "XADD", addl[n++] = 4;
-	add[n] = c->cfg->stream, addl[n++] = strlen(c->cfg->stream);
+	add[n] = c->sh->stream, addl[n++] = strlen(c->sh->stream);
 	add[n] = "*", addl[n++] = 1;
 	for (size_t i = 0; i < NREDRIVE; i++) {
 		const redisReply *v = dlq_field(e, redrive_fields[i]);
@@ -114,7 +114,7 @@ static int redrive_one(struct consumer *c, const redisReply *e, char *err, size_
 	}
 	add[n] = "redriven_from", addl[n++] = 13;
 	add[n] = e->element[0]->str, addl[n++] = e->element[0]->len;
-	return multi_exec(c->redis, 2, (const int[]){n, 3}, (const char **const[]){add, del},
+	return multi_exec(c->sh->redis, 2, (const int[]){n, 3}, (const char **const[]){add, del},
 	                  (const size_t *const[]){addl, NULL}, err, errlen);
 }
 
@@ -143,7 +143,7 @@ static int redrive_visit(struct consumer *c, const redisReply *e, void *arg)
 	}
 	fprintf(stderr, "dlq redrive: %s: %s\n", e->element[0]->str, why);
 	rd->failed++;
-	return c->redis->err ? -1 : 0;
+	return c->sh->redis->err ? -1 : 0;
 }
 
 /* Redrives the dead letters named by id; stops when Redis fails. */
@@ -320,7 +320,7 @@ static int check_body(const char *body, size_t len, char *why, size_t whylen)
 static int requeue(struct consumer *c, const redisReply *e, const char *body, size_t len)
 {
 	const char *id = e->element[0]->str, *argv[STREAM_XADD_ARGS + 2];
-	const char *del[] = {"XDEL", c->cfg->dead_stream, id};
+	const char *del[] = {"XDEL", c->sh->dead, id};
 	size_t lens[STREAM_XADD_ARGS + 2];
 	long long recv = 0;
 	char recv_s[24];
@@ -334,20 +334,20 @@ static int requeue(struct consumer *c, const redisReply *e, const char *body, si
 	ne.request_id =
 	    *dlq_field_str(e, STREAM_F_REQUEST_ID) ? dlq_field_str(e, STREAM_F_REQUEST_ID) : NULL;
 	ne.source = *dlq_field_str(e, STREAM_F_SOURCE) ? dlq_field_str(e, STREAM_F_SOURCE) : "http";
-	n = stream_xadd_argv(c->cfg->stream, &ne, argv, lens, recv_s);
+	n = stream_xadd_argv(c->sh->stream, &ne, argv, lens, recv_s);
 	argv[n] = "redriven_from", lens[n++] = 13;
 	argv[n] = id, lens[n++] = strlen(id);
-	r = redisconn_cmd(c->redis, n, argv, lens);
+	r = redisconn_cmd(c->sh->redis, n, argv, lens);
 	if (r == NULL || r->type != REDIS_REPLY_STRING) {
 		fprintf(stderr, "dlq edit: XADD to %s failed (%s); dead letter %s kept\n",
-		        c->cfg->stream,
+		        c->sh->stream,
 		        r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : "Redis failed", id);
 		freeReplyObject(r);
 		return 1;
 	}
-	printf("re-queued %s as %s in %s (redriven_from %s)\n", id, r->str, c->cfg->stream, id);
+	printf("re-queued %s as %s in %s (redriven_from %s)\n", id, r->str, c->sh->stream, id);
 	freeReplyObject(r);
-	r = redisconn_cmdv(c->redis, 3, del);
+	r = redisconn_cmdv(c->sh->redis, 3, del);
 	if (r != NULL && r->type == REDIS_REPLY_INTEGER) {
 		printf("removed dead letter %s\n", id);
 		rc = 0;

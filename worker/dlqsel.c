@@ -50,13 +50,14 @@ const char *dlq_field_str(const redisReply *entry, const char *name)
 static redisReply *range(struct consumer *c, const char *start, const char *end, long long n)
 {
 	char count[24];
-	const char *argv[] = {"XRANGE", c->cfg->dead_stream, start, end, "COUNT", count};
+	const char *argv[] = {"XRANGE", c->sh->dead, start, end, "COUNT", count};
 
 	snprintf(count, sizeof(count), "%lld", n);
-	return redisconn_cmdv(c->redis, 6, argv);
+	return redisconn_cmdv(c->sh->redis, 6, argv);
 }
 
-redisReply *dlq_get(struct consumer *c, const char *id, int *redis_failed)
+/* dlq_get() on the selected shard. */
+static redisReply *get_here(struct consumer *c, const char *id, int *redis_failed)
 {
 	redisReply *r = range(c, id, id, 1);
 
@@ -70,20 +71,36 @@ redisReply *dlq_get(struct consumer *c, const char *id, int *redis_failed)
 	return r;
 }
 
+redisReply *dlq_get(struct consumer *c, const char *id, int *redis_failed)
+{
+	int failed = 0;
+
+	for (int i = 0; i < c->nshards; i++) {
+		redisReply *r;
+
+		consumer_select(c, i);
+		r = get_here(c, id, redis_failed);
+		if (r != NULL)
+			return r;
+		failed |= *redis_failed;
+	}
+	*redis_failed = failed;
+	return NULL;
+}
+
 static int selected(const struct dlq_filter *f, const redisReply *e)
 {
 	return f->reason == NULL || strcasestr(dlq_field_str(e, "reason"), f->reason) != NULL;
 }
 
-int dlq_each(struct consumer *c, const struct dlq_filter *f, dlq_visit visit, void *arg)
+/* dlq_each() on the selected shard; *seen counts the visits of the whole walk. */
+static int each_here(struct consumer *c, const struct dlq_filter *f, const char *end,
+                     long long *seen, dlq_visit visit, void *arg)
 {
-	char start[64] = "-", end[32];
-	long long seen = 0;
+	char start[64] = "-";
 
 	if (f->since_ms > 0)
 		snprintf(start, sizeof(start), "%lld", (long long)f->since_ms);
-	snprintf(end, sizeof(end), "%lld",
-	         (long long)(f->until_ms > 0 ? f->until_ms : util_now_ms()));
 	for (;;) {
 		redisReply *r = range(c, start, end, DLQ_PAGE);
 		int rc = 0, full = 0;
@@ -98,7 +115,7 @@ int dlq_each(struct consumer *c, const struct dlq_filter *f, dlq_visit visit, vo
 			if (!selected(f, r->element[i]))
 				continue;
 			rc = visit(c, r->element[i], arg);
-			full = f->limit > 0 && ++seen >= f->limit;
+			full = f->limit > 0 && ++*seen >= f->limit;
 		}
 		if (n > 0)
 			snprintf(start, sizeof(start), "(%s", r->element[n - 1]->element[0]->str);
@@ -106,6 +123,21 @@ int dlq_each(struct consumer *c, const struct dlq_filter *f, dlq_visit visit, vo
 		if (rc != 0 || full || n < DLQ_PAGE)
 			return rc;
 	}
+}
+
+int dlq_each(struct consumer *c, const struct dlq_filter *f, dlq_visit visit, void *arg)
+{
+	char end[32];
+	long long seen = 0;
+	int rc = 0;
+
+	snprintf(end, sizeof(end), "%lld",
+	         (long long)(f->until_ms > 0 ? f->until_ms : util_now_ms()));
+	for (int i = 0; i < c->nshards && rc == 0 && (f->limit <= 0 || seen < f->limit); i++) {
+		consumer_select(c, i);
+		rc = each_here(c, f, end, &seen, visit, arg);
+	}
+	return rc;
 }
 
 int dlq_body(const redisReply *entry, const char **body, size_t *len, char **owned, char *why,

@@ -30,13 +30,15 @@ int dlq_filter_parse(const char *cmd, const char *reason, const char *since, con
  * stops the walk with that value. */
 typedef int (*dlq_visit)(struct consumer *c, const redisReply *entry, void *arg);
 
-/* Walks the dead letters f selects, oldest first, a page at a time. The end is fixed when
- * the walk starts, so that entries dead-lettered meanwhile (a redrive that fails again) are
- * not visited. Returns 0, the visitor's non-zero value, or -1 when Redis failed. */
+/* Walks the dead letters f selects, shard by shard and oldest first in each, a page at a
+ * time, with the shard visited selected (c->sh). The end is fixed when the walk starts, so
+ * that entries dead-lettered meanwhile (a redrive that fails again) are not visited. Returns
+ * 0, the visitor's non-zero value, or -1 when Redis failed. */
 int dlq_each(struct consumer *c, const struct dlq_filter *f, dlq_visit visit, void *arg);
 
-/* The dead letter with this id: a new XRANGE reply whose element[0] is it (free with
- * freeReplyObject()), or NULL when there is none (*redis_failed says whether Redis failed). */
+/* The dead letter with this id, looked for in every shard: a new XRANGE reply whose
+ * element[0] is it (free with freeReplyObject()), its shard then selected; or NULL when there
+ * is none (*redis_failed says whether Redis failed). */
 redisReply *dlq_get(struct consumer *c, const char *id, int *redis_failed);
 
 /* A field of an [id, fields] element, or NULL / "" when absent. */

@@ -4,6 +4,7 @@
 #include "log.h"
 #include "util.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,14 +36,20 @@ static void id_split(const char *id, unsigned long long *ms, unsigned long long 
 		*ms = 0;
 }
 
+/* Compares stream ids as numbers: <0, 0, >0. */
+static int id_cmp(const char *x, const char *y)
+{
+	unsigned long long a, b, p, q;
+
+	id_split(x, &a, &b);
+	id_split(y, &p, &q);
+	return a != p ? (a < p ? -1 : 1) : (b < q ? -1 : b > q);
+}
+
 /* Keeps in lo the lower of the ids lo and id. */
 static void id_min(char *lo, size_t size, const char *id)
 {
-	unsigned long long a, b, x, y;
-
-	id_split(lo, &a, &b);
-	id_split(id, &x, &y);
-	if (x < a || (x == a && y < b))
+	if (id_cmp(id, lo) < 0)
 		snprintf(lo, size, "%s", id);
 }
 
@@ -64,8 +71,8 @@ static long long map_int(const redisReply *map, const char *key)
 
 int maint_group_state(struct consumer *c, struct group_state *g)
 {
-	const char *argv[] = {"XINFO", "GROUPS", c->cfg->stream};
-	redisReply *r = redisconn_cmdv(c->redis, 3, argv);
+	const char *argv[] = {"XINFO", "GROUPS", c->sh->stream};
+	redisReply *r = redisconn_cmdv(c->sh->redis, 3, argv);
 	int rc = 1;
 
 	memset(g, 0, sizeof(*g));
@@ -90,6 +97,42 @@ int maint_group_state(struct consumer *c, struct group_state *g)
 	return rc;
 }
 
+int maint_group_total(struct consumer *c, struct group_state *total)
+{
+	struct consumer_shard *was = c->sh;
+	int rc = 1;
+
+	memset(total, 0, sizeof(*total));
+	snprintf(total->last_delivered, sizeof(total->last_delivered), "0-0");
+	for (int i = 0; i < c->nshards; i++) {
+		struct group_state g;
+		int one;
+
+		consumer_select(c, i);
+		if (c->sh->redis == NULL && consumer_redis_up(c) != 0) {
+			rc = -1;
+			break;
+		}
+		one = maint_group_state(c, &g);
+		if (one < 0) {
+			rc = -1;
+			break;
+		}
+		if (one > 0)
+			continue;
+		rc = 0;
+		total->pending += g.pending;
+		total->lag += g.lag;
+		if (g.consumers > total->consumers)
+			total->consumers = g.consumers;
+		if (id_cmp(g.last_delivered, total->last_delivered) > 0)
+			snprintf(total->last_delivered, sizeof(total->last_delivered), "%s",
+			         g.last_delivered);
+	}
+	c->sh = was;
+	return rc;
+}
+
 int maint_claim(struct consumer *c, long long min_idle_ms, long long *claimed)
 {
 	char idle[24], count[24], cursor[48] = "0-0";
@@ -98,9 +141,9 @@ int maint_claim(struct consumer *c, long long min_idle_ms, long long *claimed)
 	snprintf(idle, sizeof(idle), "%lld", min_idle_ms);
 	snprintf(count, sizeof(count), "%lld", c->cfg->batch);
 	do {
-		const char *argv[] = {"XAUTOCLAIM", c->cfg->stream, c->cfg->group, c->cfg->consumer,
-		                      idle,         cursor,         "COUNT",       count};
-		redisReply *r = redisconn_cmdv(c->redis, 8, argv);
+		const char *argv[] = {"XAUTOCLAIM", c->sh->stream, c->cfg->group, c->cfg->consumer,
+		                      idle,         cursor,        "COUNT",       count};
+		redisReply *r = redisconn_cmdv(c->sh->redis, 8, argv);
 
 		if (r == NULL) {
 			consumer_redis_drop(c);
@@ -121,7 +164,7 @@ int maint_claim(struct consumer *c, long long min_idle_ms, long long *claimed)
 			consumer_process_redelivered(c, r->element[1]);
 		}
 		freeReplyObject(r);
-	} while (strcmp(cursor, "0-0") != 0 && !*c->stop && c->redis != NULL);
+	} while (strcmp(cursor, "0-0") != 0 && !*c->stop && c->sh->redis != NULL);
 	metric_add(&wmetrics[WM_CLAIMED], *claimed);
 	return 0;
 }
@@ -129,8 +172,8 @@ int maint_claim(struct consumer *c, long long min_idle_ms, long long *claimed)
 /* The oldest pending id of the group ("" when none). Returns 0, or -1 when Redis failed. */
 static int oldest_pending(struct consumer *c, char *out, size_t size)
 {
-	const char *argv[] = {"XPENDING", c->cfg->stream, c->cfg->group};
-	redisReply *r = redisconn_cmdv(c->redis, 3, argv);
+	const char *argv[] = {"XPENDING", c->sh->stream, c->cfg->group};
+	redisReply *r = redisconn_cmdv(c->sh->redis, 3, argv);
 
 	out[0] = '\0';
 	if (r == NULL) {
@@ -164,9 +207,9 @@ int maint_trim(struct consumer *c, long long *trimmed)
 	if (pend[0] != '\0')
 		id_min(minid, sizeof(minid), pend);
 	{
-		const char *argv[] = {"XTRIM", c->cfg->stream, "MINID", "=", minid};
+		const char *argv[] = {"XTRIM", c->sh->stream, "MINID", "=", minid};
 
-		r = redisconn_cmdv(c->redis, 5, argv);
+		r = redisconn_cmdv(c->sh->redis, 5, argv);
 	}
 	if (r == NULL) {
 		consumer_redis_drop(c);
@@ -177,7 +220,8 @@ int maint_trim(struct consumer *c, long long *trimmed)
 	freeReplyObject(r);
 	metric_add(&wmetrics[WM_TRIMMED], *trimmed);
 	if (*trimmed > 0)
-		log_info("trimmed %lld entries older than %s", *trimmed, minid);
+		log_info("trimmed %lld entries of %s older than %s", *trimmed, c->sh->stream,
+		         minid);
 	return 0;
 }
 
@@ -234,15 +278,19 @@ void maint_tick(struct maint *m)
 {
 	int64_t now = util_mono_ms();
 	long long a, b;
+	bool claim = now >= m->next_claim, trim = m->c->cfg->trim_ms > 0 && now >= m->next_trim;
 
-	if (m->c->redis != NULL && now >= m->next_claim) {
-		/* Check twice per claim timeout so that an entry waits at most 1.5 times it. */
+	/* Check twice per claim timeout so that an entry waits at most 1.5 times it. */
+	if (claim)
 		m->next_claim = now + m->c->cfg->claim_idle_ms / 2;
-		(void)maint_claim(m->c, m->c->cfg->claim_idle_ms, &a);
-	}
-	if (m->c->cfg->trim_ms > 0 && m->c->redis != NULL && now >= m->next_trim) {
+	if (trim)
 		m->next_trim = now + m->c->cfg->trim_ms;
-		(void)maint_trim(m->c, &a);
+	for (int i = 0; (claim || trim) && i < m->c->nshards; i++) {
+		consumer_select(m->c, i);
+		if (claim && m->c->sh->redis != NULL)
+			(void)maint_claim(m->c, m->c->cfg->claim_idle_ms, &a);
+		if (trim && m->c->sh->redis != NULL)
+			(void)maint_trim(m->c, &a);
 	}
 	if (now >= m->next_events) {
 		/* A failure (a lock not had in time) is tried again in a minute. */
@@ -256,18 +304,18 @@ void maint_tick(struct maint *m)
 
 void maint_leave_group(struct consumer *c)
 {
-	const char *pend[] = {"XPENDING", c->cfg->stream,  c->cfg->group, "-", "+",
-	                      "1",        c->cfg->consumer};
-	const char *del[] = {"XGROUP", "DELCONSUMER", c->cfg->stream, c->cfg->group,
+	const char *pend[] = {"XPENDING", c->sh->stream, c->cfg->group,   "-",
+	                      "+",        "1",           c->cfg->consumer};
+	const char *del[] = {"XGROUP", "DELCONSUMER", c->sh->stream, c->cfg->group,
 	                     c->cfg->consumer};
 	redisReply *r;
 
-	if (c->redis == NULL)
+	if (c->sh->redis == NULL)
 		return;
-	r = redisconn_cmdv(c->redis, 7, pend);
+	r = redisconn_cmdv(c->sh->redis, 7, pend);
 	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 0) {
 		freeReplyObject(r);
-		r = redisconn_cmdv(c->redis, 5, del);
+		r = redisconn_cmdv(c->sh->redis, 5, del);
 	}
 	freeReplyObject(r);
 }

@@ -24,7 +24,7 @@ struct group_state {
 
 void maint_init(struct maint *m, struct consumer *c);
 
-/* Runs whichever duty is due. */
+/* Runs whichever duty is due (claim and trim on every connected shard). */
 void maint_tick(struct maint *m);
 
 /* Takes over entries idle longer than min_idle_ms at any consumer (XAUTOCLAIM) and processes
@@ -43,8 +43,14 @@ int maint_reroute(struct consumer *c, long long *filed, long long *left);
  * *dropped count them. Returns 0, or -1 (logged). */
 int maint_events(struct consumer *c, long long *created, long long *dropped);
 
-/* Reads the group's state. Returns 0, -1 when Redis failed, 1 when there is no such group. */
+/* Reads the group's state on the selected shard. Returns 0, -1 when Redis failed, 1 when
+ * there is no such group. */
 int maint_group_state(struct consumer *c, struct group_state *g);
+
+/* The group's state over every shard (connecting those that are not): lag and pending
+ * summed, the most consumers any shard knows, the newest last-delivered id. Returns 0, -1
+ * when Redis failed on one, 1 when no shard has the group. */
+int maint_group_total(struct consumer *c, struct group_state *g);
 
 /* Removes this consumer from the group when it holds nothing pending (clean scale-down). */
 void maint_leave_group(struct consumer *c);

@@ -61,18 +61,25 @@ static void drain_report(const char *what, const struct group_state *g, int64_t 
 	fflush(stdout);
 }
 
-/* One pass of drain: reconnects, files a batch, claims, reads the group's state. Returns 0
- * with *g filled, 1 to go round again, -1 when a connect gave up (printed). */
+/* One pass of drain: on each shard reconnects, files a batch, claims; then reads the group's
+ * state over all. Returns 0 with *g filled, 1 to go round again, -1 when a connect gave up
+ * (printed). */
 static int drain_pass(struct consumer *c, long long claim_idle_ms, struct group_state *g)
 {
 	long long claimed;
+	int again = 0;
 
-	if (consumer_redis_up(c) != 0 || consumer_pg_up(c) != 0) {
-		ops_fail(c, "drain");
-		return -1;
+	for (int i = 0; i < c->nshards; i++) {
+		consumer_select(c, i);
+		if (consumer_redis_up(c) != 0 || consumer_pg_up(c) != 0) {
+			ops_fail(c, "drain");
+			return -1;
+		}
+		if (consumer_step(c, c->cfg->block_ms / c->nshards) < 0 ||
+		    maint_claim(c, claim_idle_ms, &claimed) != 0)
+			again = 1;
 	}
-	if (consumer_step(c) != 0 || maint_claim(c, claim_idle_ms, &claimed) != 0 ||
-	    maint_group_state(c, g) < 0)
+	if (again || maint_group_total(c, g) < 0)
 		return 1;
 	return 0;
 }
@@ -117,7 +124,10 @@ int ops_drain(const struct cfg *cfg, volatile sig_atomic_t *stop, int argc, char
 			next_report = util_mono_ms() + OPS_DRAIN_REPORT_MS;
 		}
 	}
-	maint_leave_group(&c);
+	for (int i = 0; i < c.nshards; i++) {
+		consumer_select(&c, i);
+		maint_leave_group(&c);
+	}
 	consumer_close(&c);
 	return rc;
 }
@@ -168,13 +178,13 @@ static long long replay_page(struct consumer *c, char *start, size_t size, const
                              struct replay *rp, struct batch_result *total)
 {
 	char count[24];
-	const char *argv[] = {"XRANGE", c->cfg->stream, start, end, "COUNT", count};
+	const char *argv[] = {"XRANGE", c->sh->stream, start, end, "COUNT", count};
 	redisReply *r;
 	struct batch_result res;
 	long long n;
 
 	snprintf(count, sizeof(count), "%lld", c->cfg->batch);
-	r = redisconn_cmdv(c->redis, 6, argv);
+	r = redisconn_cmdv(c->sh->redis, 6, argv);
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
 		if (r == NULL)
 			consumer_redis_drop(c);
@@ -245,28 +255,33 @@ int ops_replay(const struct cfg *cfg, volatile sig_atomic_t *stop, int argc, cha
 	struct consumer c;
 	struct batch_result total = {0};
 	struct progress pr;
-	char start[64], end[32];
+	char since_id[64], start[64], end[32];
 	int rc;
 
 	if ((rc = ops_parse(argc, argv, &a)) != 0)
 		return rc > 0 ? 0 : 2;
-	if (replay_range(since, until, start, sizeof(start), end, sizeof(end)) != 0)
+	if (replay_range(since, until, since_id, sizeof(since_id), end, sizeof(end)) != 0)
 		return 2;
 	if (ops_connect(&c, cfg, stop, "replay", a.timeout_ms, true) != 0)
 		return 1;
 	rp.tally = json_object();
 	progress_start(&pr, stderr, rp.dry_run ? "replay (dry run)" : "replay", "entries", -1);
-	for (long long n = 1; n > 0 && !*stop;) {
-		if (consumer_redis_up(&c) != 0 || consumer_pg_up(&c) != 0) {
-			rc = 1;
-			break;
-		}
-		n = replay_page(&c, start, sizeof(start), end, &rp, &total);
-		if (n < 0) {
-			log_warn("replay: Redis failed; retrying the page");
-			n = 1;
-		} else {
-			progress_add(&pr, n);
+	for (int i = 0; i < c.nshards && rc == 0 && !*stop; i++) { /* shard by shard */
+		consumer_select(&c, i);
+		snprintf(start, sizeof(start), "%s", since_id);
+		for (long long n = 1; n > 0 && !*stop;) {
+			if (consumer_redis_up(&c) != 0 || consumer_pg_up(&c) != 0) {
+				rc = 1;
+				break;
+			}
+			n = replay_page(&c, start, sizeof(start), end, &rp, &total);
+			if (n < 0) {
+				log_warn("replay: Redis failed on %s; retrying the page",
+				         c.sh->stream);
+				n = 1;
+			} else {
+				progress_add(&pr, n);
+			}
 		}
 	}
 	progress_end(&pr);
@@ -303,17 +318,18 @@ int ops_reroute(const struct cfg *cfg, volatile sig_atomic_t *stop, int argc, ch
 	return rc == 0 ? 0 : 1;
 }
 
-/* Adds pending count and oldest pending age per consumer to consumers (an object). */
+/* Adds each consumer's pending count and idle time on the selected shard to consumers (an
+ * object): pending summed over shards, the shortest idle time kept. */
 static int status_consumers(struct consumer *c, json_t *consumers)
 {
-	const char *argv[] = {"XINFO", "CONSUMERS", c->cfg->stream, c->cfg->group};
-	redisReply *r = redisconn_cmdv(c->redis, 4, argv);
+	const char *argv[] = {"XINFO", "CONSUMERS", c->sh->stream, c->cfg->group};
+	redisReply *r = redisconn_cmdv(c->sh->redis, 4, argv);
 
 	if (r == NULL)
 		return -1;
 	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
 		const redisReply *row = r->element[i];
-		json_t *o = json_object();
+		json_t *o = json_object(), *had;
 		const char *name = "";
 
 		for (size_t k = 0; row->type == REDIS_REPLY_ARRAY && k + 1 < row->elements;
@@ -326,17 +342,29 @@ static int status_consumers(struct consumer *c, json_t *consumers)
 			else if (v->type == REDIS_REPLY_INTEGER)
 				json_object_set_new(o, key, json_integer(v->integer));
 		}
+		had = json_object_get(consumers, name);
+		if (had != NULL) {
+			json_int_t idle = json_integer_value(json_object_get(had, "idle"));
+
+			json_object_set_new(
+			    o, "pending",
+			    json_integer(json_integer_value(json_object_get(o, "pending")) +
+			                 json_integer_value(json_object_get(had, "pending"))));
+			if (idle < json_integer_value(json_object_get(o, "idle")))
+				json_object_set_new(o, "idle", json_integer(idle));
+		}
 		json_object_set_new(consumers, name, o);
 	}
 	freeReplyObject(r);
 	return 0;
 }
 
-/* Age in seconds of the oldest pending entry (by its id's time), or -1 when none. */
+/* Age in seconds of the selected shard's oldest pending entry (by its id's time), or -1 when
+ * none. */
 static long long oldest_pending_age(struct consumer *c)
 {
-	const char *argv[] = {"XPENDING", c->cfg->stream, c->cfg->group, "-", "+", "1"};
-	redisReply *r = redisconn_cmdv(c->redis, 6, argv);
+	const char *argv[] = {"XPENDING", c->sh->stream, c->cfg->group, "-", "+", "1"};
+	redisReply *r = redisconn_cmdv(c->sh->redis, 6, argv);
 	long long age = -1;
 
 	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1)
@@ -345,11 +373,12 @@ static long long oldest_pending_age(struct consumer *c)
 	return age;
 }
 
+/* XLEN of key on the selected shard; 0 when it fails. */
 static long long xlen(struct consumer *c, const char *key)
 {
 	const char *argv[] = {"XLEN", key};
-	redisReply *r = redisconn_cmdv(c->redis, 2, argv);
-	long long n = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+	redisReply *r = redisconn_cmdv(c->sh->redis, 2, argv);
+	long long n = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
 
 	freeReplyObject(r);
 	return n;
@@ -358,24 +387,38 @@ static long long xlen(struct consumer *c, const char *key)
 static json_t *status_collect(struct consumer *c)
 {
 	struct group_state g;
-	long long parked = -1, age = -1;
+	long long parked = -1, age = -1, length = 0, dead = 0, oldest = -1;
 	char err[256];
 	json_t *st = json_object(), *consumers = json_object();
 
-	if (maint_group_state(c, &g) != 0)
+	if (maint_group_total(c, &g) != 0)
 		memset(&g, 0, sizeof(g));
-	(void)status_consumers(c, consumers);
+	for (int i = 0; i < c->nshards; i++) {
+		long long a;
+
+		consumer_select(c, i);
+		if (c->sh->redis == NULL)
+			continue;
+		(void)status_consumers(c, consumers);
+		length += xlen(c, c->sh->stream);
+		dead += xlen(c, c->sh->dead);
+		a = oldest_pending_age(c);
+		if (a > oldest)
+			oldest = a;
+	}
 	if (sink_parked_stats(c->sink, &parked, &age, err, sizeof(err)) != SINK_OK)
 		parked = age = -1;
-	json_object_set_new(st, "stream", json_string(c->cfg->stream));
-	json_object_set_new(st, "length", json_integer(xlen(c, c->cfg->stream)));
+	json_object_set_new(st, "stream",
+	                    json_string(c->nshards == 1 ? c->shards[0].stream : c->cfg->stream));
+	json_object_set_new(st, "shards", json_integer(c->nshards));
+	json_object_set_new(st, "length", json_integer(length));
 	json_object_set_new(st, "group", json_string(c->cfg->group));
 	json_object_set_new(st, "lag", json_integer(g.lag));
 	json_object_set_new(st, "pending", json_integer(g.pending));
-	json_object_set_new(st, "oldest_pending_age_s", json_integer(oldest_pending_age(c)));
+	json_object_set_new(st, "oldest_pending_age_s", json_integer(oldest));
 	json_object_set_new(st, "last_delivered_id", json_string(g.last_delivered));
 	json_object_set_new(st, "consumers", consumers);
-	json_object_set_new(st, "dead_letters", json_integer(xlen(c, c->cfg->dead_stream)));
+	json_object_set_new(st, "dead_letters", json_integer(dead));
 	json_object_set_new(st, "unrouted", json_integer(parked));
 	json_object_set_new(st, "unrouted_oldest_age_s", json_integer(parked > 0 ? age : -1));
 	return st;
@@ -398,8 +441,13 @@ static void status_text(json_t *st)
 	char a[24], t[40];
 	json_t *v;
 
-	printf("stream %s: %lld entries\n", json_string_value(json_object_get(st, "stream")),
-	       st_int(st, "length"));
+	if (st_int(st, "shards") > 1)
+		printf("stream %s, %lld shards: %lld entries\n",
+		       json_string_value(json_object_get(st, "stream")), st_int(st, "shards"),
+		       st_int(st, "length"));
+	else
+		printf("stream %s: %lld entries\n",
+		       json_string_value(json_object_get(st, "stream")), st_int(st, "length"));
 	printf("group %s: lag %lld, ", json_string_value(json_object_get(st, "group")),
 	       st_int(st, "lag"));
 	if (st_int(st, "pending") == 0)

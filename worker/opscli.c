@@ -97,7 +97,7 @@ int ops_connect(struct consumer *c, const struct cfg *cfg, volatile sig_atomic_t
 		return 1;
 	}
 	c->give_up_ms = timeout_ms;
-	if (consumer_redis_up(c) == 0 && (!pg || consumer_pg_up(c) == 0))
+	if (consumer_redis_up_all(c) == 0 && (!pg || consumer_pg_up(c) == 0))
 		return 0;
 	ops_fail(c, cmd);
 	consumer_close(c);

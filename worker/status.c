@@ -2,6 +2,7 @@
 #include "status.h"
 
 #include "redisconn.h"
+#include "shards.h"
 #include "stream.h"
 #include "timefmt.h"
 #include "util.h"
@@ -27,7 +28,9 @@
 struct status {
 	const struct cfg *cfg;
 	pthread_mutex_t lock;
-	redisContext *redis;
+	int nshards;
+	redisContext **redis; /* one per shard (shards.h), NULL while not connected */
+	int cur;              /* the shard rcmd() asks */
 	PGconn *pg;
 	int64_t taken_mono;     /* when snap was taken, monotonic ms; 0: never */
 	json_t *snap;           /* the last snapshot */
@@ -44,6 +47,12 @@ struct status *status_new(const struct cfg *cfg)
 	if (s == NULL)
 		return NULL;
 	s->cfg = cfg;
+	s->nshards = (int)cfg->shards;
+	s->redis = calloc((size_t)s->nshards, sizeof(*s->redis));
+	if (s->redis == NULL) {
+		free(s);
+		return NULL;
+	}
 	s->lag = s->pending = s->unrouted = s->unrouted_oldest = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	return s;
@@ -53,7 +62,9 @@ void status_free(struct status *s)
 {
 	if (s == NULL)
 		return;
-	redisFree(s->redis);
+	for (int i = 0; i < s->nshards; i++)
+		redisFree(s->redis[i]);
+	free(s->redis);
 	PQfinish(s->pg);
 	json_decref(s->snap);
 	json_decref(s->pg_part);
@@ -63,26 +74,36 @@ void status_free(struct status *s)
 
 /* ---- Redis ---- */
 
-static redisContext *redis_of(struct status *s, char *err, size_t errlen)
+/* Shard i's connection, opened when there is none; it becomes the one rcmd() asks. */
+static redisContext *redis_of(struct status *s, int i, char *err, size_t errlen)
 {
 	struct redis_addr a;
+	char stream[SHARDS_NAME];
 
-	if (s->redis != NULL)
-		return s->redis;
+	s->cur = i;
+	if (s->redis[i] != NULL)
+		return s->redis[i];
 	if (cfg_redis_addr(s->cfg, &a, err, errlen) != 0)
 		return NULL;
-	s->redis = redisconn_open(&a, (int)s->cfg->redis_timeout_ms, err, errlen);
-	return s->redis;
+	shards_stream(s->cfg, i, stream, sizeof(stream));
+	s->redis[i] = redisconn_open_key(&a, stream, (int)s->cfg->redis_timeout_ms, err, errlen);
+	return s->redis[i];
 }
 
-/* Runs a command; NULL when the connection failed (it is then closed). */
+/* Runs a command on the current shard; NULL when the connection failed (it is then closed)
+ * or is not there. */
 static redisReply *rcmd(struct status *s, int argc, const char **argv)
 {
-	redisReply *r = redisconn_cmdv(s->redis, argc, argv);
+	redisReply *r;
 
-	if (r == NULL) {
-		redisFree(s->redis);
-		s->redis = NULL;
+	if (s->redis[s->cur] == NULL)
+		return NULL;
+	r = redisconn_cmdv(s->redis[s->cur], argc, argv);
+	if (r == NULL || redisconn_demoted(r)) {
+		redisFree(s->redis[s->cur]);
+		s->redis[s->cur] = NULL;
+		freeReplyObject(r);
+		r = NULL;
 	}
 	return r;
 }
@@ -132,38 +153,55 @@ static json_t *count(long long n)
 	return n >= 0 ? json_integer(n) : json_null();
 }
 
-/* The group's consumers; dead ones hold entries and have been idle past the claim time. */
-static json_t *read_consumers(struct status *s)
+/* What the shards add up to. */
+struct stream_sum {
+	long long length, lag, pending, oldest; /* -1: unknown */
+	char last_delivered[48];                /* the newest of the shards' */
+	json_t *consumers;                      /* name → {pending, idle} */
+};
+
+/* Adds the current shard's consumers to sum: pending summed, the shortest idle kept. */
+static void read_consumers(struct status *s, const char *stream, struct stream_sum *sum)
 {
-	const char *argv[] = {"XINFO", "CONSUMERS", s->cfg->stream, s->cfg->group};
+	const char *argv[] = {"XINFO", "CONSUMERS", stream, s->cfg->group};
 	redisReply *r = rcmd(s, 4, argv);
-	json_t *out = json_array();
 
 	for (size_t i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
 		const redisReply *c = r->element[i];
+		const char *name = str_of(field(c, "name"));
 		long long pending = int_of(field(c, "pending"), 0);
 		long long idle = int_of(field(c, "idle"), 0);
+		json_t *had = name != NULL ? json_object_get(sum->consumers, name) : NULL;
 
-		json_array_append_new(out, json_pack("{s:s?, s:I, s:I, s:b}", "name",
-		                                     str_of(field(c, "name")), "pending", pending,
-		                                     "idle_seconds", idle / 1000, "dead",
-		                                     pending > 0 && idle > s->cfg->claim_idle_ms));
+		if (name == NULL)
+			continue;
+		if (had != NULL) {
+			pending += json_integer_value(json_object_get(had, "pending"));
+			if (json_integer_value(json_object_get(had, "idle")) < idle)
+				idle = json_integer_value(json_object_get(had, "idle"));
+		}
+		json_object_set_new(sum->consumers, name,
+		                    json_pack("{s:I, s:I}", "pending", pending, "idle", idle));
 	}
 	freeReplyObject(r);
-	return out;
 }
 
-/* The stream, its group and the age of its oldest pending entry. */
-static json_t *read_stream(struct status *s, long long now)
+static void add_known(long long *total, long long v)
 {
-	const char *info[] = {"XINFO", "STREAM", s->cfg->stream};
-	const char *groups[] = {"XINFO", "GROUPS", s->cfg->stream};
-	const char *pend[] = {"XPENDING", s->cfg->stream, s->cfg->group};
+	*total = *total < 0 || v < 0 ? -1 : *total + v;
+}
+
+/* Adds the current shard's stream, group and oldest pending entry to sum. */
+static void read_shard_stream(struct status *s, const char *stream, long long now,
+                              struct stream_sum *sum)
+{
+	const char *info[] = {"XINFO", "STREAM", stream};
+	const char *groups[] = {"XINFO", "GROUPS", stream};
+	const char *pend[] = {"XPENDING", stream, s->cfg->group};
 	redisReply *ri = rcmd(s, 3, info), *rg = ri ? rcmd(s, 3, groups) : NULL;
 	redisReply *rp = rg ? rcmd(s, 3, pend) : NULL;
 	const redisReply *g = NULL;
-	long long oldest = -1;
-	json_t *out;
+	const char *last;
 
 	for (size_t i = 0; rg != NULL && rg->type == REDIS_REPLY_ARRAY && i < rg->elements; i++)
 		if (str_of(field(rg->element[i], "name")) != NULL &&
@@ -171,63 +209,118 @@ static json_t *read_stream(struct status *s, long long now)
 			g = rg->element[i];
 	/* XPENDING's summary: [count, smallest id, greatest id, consumers]. */
 	if (rp != NULL && rp->type == REDIS_REPLY_ARRAY && rp->elements >= 2 &&
-	    rp->element[1]->type == REDIS_REPLY_STRING)
-		oldest = now - id_ms(rp->element[1]->str);
+	    rp->element[1]->type == REDIS_REPLY_STRING &&
+	    now - id_ms(rp->element[1]->str) > sum->oldest)
+		sum->oldest = now - id_ms(rp->element[1]->str);
 	/* No stream yet (XINFO answers an error) is an empty one. */
-	s->lag = g ? int_of(field(g, "lag"), -1) : (ri ? 0 : -1);
-	s->pending = g ? int_of(field(g, "pending"), -1) : (ri ? 0 : -1);
-	out = json_pack("{s:s, s:o, s:s, s:o, s:o, s:s?, s:o}", "name", s->cfg->stream, "length",
-	                count(ri ? int_of(field(ri, "length"), 0) : -1), "group", s->cfg->group,
-	                "lag", count(s->lag), "pending", count(s->pending), "last_delivered",
-	                str_of(field(g, "last-delivered-id")), "oldest_pending_age_seconds",
-	                oldest >= 0 ? json_integer(oldest / 1000) : json_null());
+	add_known(&sum->lag, g ? int_of(field(g, "lag"), -1) : (ri ? 0 : -1));
+	add_known(&sum->pending, g ? int_of(field(g, "pending"), -1) : (ri ? 0 : -1));
+	add_known(&sum->length, ri ? int_of(field(ri, "length"), 0) : -1);
+	last = str_of(field(g, "last-delivered-id"));
+	if (last != NULL &&
+	    (sum->last_delivered[0] == '\0' || id_ms(last) > id_ms(sum->last_delivered)))
+		snprintf(sum->last_delivered, sizeof(sum->last_delivered), "%s", last);
 	freeReplyObject(ri);
 	freeReplyObject(rg);
 	freeReplyObject(rp);
-	if (s->redis != NULL)
-		json_object_set_new(out, "consumers", read_consumers(s));
+	if (s->redis[s->cur] != NULL)
+		read_consumers(s, stream, sum);
+}
+
+/* The stream over every shard: its group and the age of its oldest pending entry; the
+ * consumers (dead ones hold entries and have been idle past the claim time). */
+static json_t *stream_json(struct status *s, struct stream_sum *sum)
+{
+	const char *name;
+	json_t *v, *consumers = json_array(), *out;
+
+	s->lag = sum->lag;
+	s->pending = sum->pending;
+	json_object_foreach(sum->consumers, name, v)
+	{
+		long long pending = json_integer_value(json_object_get(v, "pending"));
+		long long idle = json_integer_value(json_object_get(v, "idle"));
+
+		json_array_append_new(consumers,
+		                      json_pack("{s:s, s:I, s:I, s:b}", "name", name, "pending",
+		                                pending, "idle_seconds", idle / 1000, "dead",
+		                                pending > 0 && idle > s->cfg->claim_idle_ms));
+	}
+	out = json_pack("{s:s, s:I, s:o, s:s, s:o, s:o, s:s?, s:o, s:o}", "name", s->cfg->stream,
+	                "shards", (json_int_t)s->nshards, "length", count(sum->length), "group",
+	                s->cfg->group, "lag", count(s->lag), "pending", count(s->pending),
+	                "last_delivered", sum->last_delivered[0] ? sum->last_delivered : NULL,
+	                "oldest_pending_age_seconds",
+	                sum->oldest >= 0 ? json_integer(sum->oldest / 1000) : json_null(),
+	                "consumers", consumers);
 	return out;
 }
 
-/* The dead-letter stream: its length and newest entries. */
-static json_t *read_dead(struct status *s)
+/* Newest first, by the dead letter's id. */
+static int newest_first(const void *a, const void *b)
+{
+	const char *x = json_string_value(json_object_get(*(json_t *const *)a, "id"));
+	const char *y = json_string_value(json_object_get(*(json_t *const *)b, "id"));
+	long long p = id_ms(x), q = id_ms(y);
+
+	return p != q ? (p < q ? 1 : -1) : -strcmp(x, y);
+}
+
+/* Adds the current shard's dead-letter count and newest entries to *total and all. */
+static void read_shard_dead(struct status *s, const char *dead, long long *total, json_t *all)
 {
 	char n[16];
-	const char *len[] = {"XLEN", s->cfg->dead_stream};
-	const char *range[] = {"XREVRANGE", s->cfg->dead_stream, "+", "-", "COUNT", n};
+	const char *len[] = {"XLEN", dead};
+	const char *range[] = {"XREVRANGE", dead, "+", "-", "COUNT", n};
 	redisReply *rl, *rr;
-	json_t *newest = json_array(), *out;
 
 	snprintf(n, sizeof(n), "%d", STATUS_NEWEST);
 	rl = rcmd(s, 2, len);
 	rr = rl ? rcmd(s, 6, range) : NULL;
+	add_known(total, rl ? int_of(rl, -1) : -1);
 	for (size_t i = 0; rr != NULL && rr->type == REDIS_REPLY_ARRAY && i < rr->elements; i++) {
 		const redisReply *e = rr->element[i];
 		const redisReply *f = e->elements == 2 ? e->element[1] : NULL;
 
 		json_array_append_new(
-		    newest,
-		    json_pack("{s:s, s:o, s:s?, s:s?, s:o}", "id", e->element[0]->str, "time",
-		              iso(int_of(field(f, "dead_at"), id_ms(e->element[0]->str))), "reason",
-		              str_of(field(f, "reason")), "original_id",
-		              str_of(field(f, "original_id")), "attempts",
-		              count(int_of(field(f, "attempts"), -1))));
+		    all, json_pack("{s:s, s:o, s:s?, s:s?, s:o}", "id", e->element[0]->str, "time",
+		                   iso(int_of(field(f, "dead_at"), id_ms(e->element[0]->str))),
+		                   "reason", str_of(field(f, "reason")), "original_id",
+		                   str_of(field(f, "original_id")), "attempts",
+		                   count(int_of(field(f, "attempts"), -1))));
 	}
-	out = json_pack("{s:o, s:o}", "count", count(rl ? int_of(rl, -1) : -1), "newest", newest);
 	freeReplyObject(rl);
 	freeReplyObject(rr);
-	return out;
 }
 
-/* Each ingest's spool, from the hash they publish to (STREAM_INGEST_KEY_FMT). */
+/* The dead letters: how many over every shard, and the newest STATUS_NEWEST. */
+static json_t *dead_json(long long total, json_t *all)
+{
+	size_t n = json_array_size(all);
+	json_t **v = calloc(n + 1, sizeof(*v)), *newest = json_array();
+
+	for (size_t i = 0; v != NULL && i < n; i++)
+		v[i] = json_array_get(all, i);
+	if (v != NULL)
+		qsort(v, n, sizeof(*v), newest_first);
+	for (size_t i = 0; v != NULL && i < n && i < STATUS_NEWEST; i++)
+		json_array_append(newest, v[i]);
+	free(v);
+	json_decref(all);
+	return json_pack("{s:o, s:o}", "count", count(total), "newest", newest);
+}
+
+/* Each ingest's spool, from the hash they publish to (STREAM_INGEST_KEY_FMT over shard 0's
+ * stream); shard 0 must be the current one. */
 static json_t *read_ingest(struct status *s, long long now)
 {
-	char key[300];
+	char key[SHARDS_NAME + 16], stream[SHARDS_NAME];
 	const char *argv[] = {"HGETALL", key};
 	redisReply *r;
 	json_t *out = json_array();
 
-	snprintf(key, sizeof(key), STREAM_INGEST_KEY_FMT, s->cfg->stream);
+	shards_stream(s->cfg, 0, stream, sizeof(stream));
+	snprintf(key, sizeof(key), STREAM_INGEST_KEY_FMT, stream);
 	r = rcmd(s, 2, argv);
 	for (size_t i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements;
 	     i += 2) {
@@ -244,19 +337,19 @@ static json_t *read_ingest(struct status *s, long long now)
 	return out;
 }
 
-/* Messages filed per minute over the last hour, oldest first, from the workers' counters
- * (STREAM_FILED_KEY_FMT: one hash per hour, a field per minute). */
-static json_t *read_filed(struct status *s, long long now)
+/* Adds the messages the current shard's workers filed per minute over the last hour to
+ * per[60] (oldest first), from their counters (STREAM_FILED_KEY_FMT: one hash per hour, a
+ * field per minute). */
+static void read_shard_filed(struct status *s, const char *stream, long long now, long long *per)
 {
-	long long minute = now / 60000, per[60] = {0}, total = 0;
-	json_t *points = json_array();
+	long long minute = now / 60000;
 
-	for (long long hour = (minute - 59) / 60; hour <= minute / 60 && s->redis; hour++) {
-		char key[300];
+	for (long long hour = (minute - 59) / 60; hour <= minute / 60 && s->redis[s->cur]; hour++) {
+		char key[SHARDS_NAME + 40];
 		const char *argv[] = {"HGETALL", key};
 		redisReply *r;
 
-		snprintf(key, sizeof(key), STREAM_FILED_KEY_FMT, s->cfg->stream, hour);
+		snprintf(key, sizeof(key), STREAM_FILED_KEY_FMT, stream, hour);
 		r = rcmd(s, 2, argv);
 		for (size_t i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements;
 		     i += 2) {
@@ -267,6 +360,13 @@ static json_t *read_filed(struct status *s, long long now)
 		}
 		freeReplyObject(r);
 	}
+}
+
+static json_t *filed_json(const long long *per)
+{
+	long long total = 0;
+	json_t *points = json_array();
+
 	for (int i = 0; i < 60; i++) {
 		json_array_append_new(points, json_integer(per[i]));
 		total += per[i];
@@ -274,17 +374,46 @@ static json_t *read_filed(struct status *s, long long now)
 	return json_pack("{s:o, s:I}", "per_minute", points, "last_hour", total);
 }
 
-/* Everything read from Redis, or NULL with the reason in err when it cannot be reached. */
+/* Everything read from Redis, shard by shard; NULL with the reason in err when no shard
+ * can be reached. A shard that cannot be read leaves its counts unknown and its reason in
+ * err while the others are shown. */
 static json_t *read_redis(struct status *s, long long now, char *err, size_t errlen)
 {
-	json_t *out;
+	struct stream_sum sum = {0, 0, 0, -1, "", json_object()};
+	long long dead = 0, per[60] = {0};
+	json_t *all_dead = json_array(), *ingest = NULL, *out;
+	int reached = 0;
 
-	if (redis_of(s, err, errlen) == NULL)
-		return NULL;
-	out = json_pack("{s:o, s:o, s:o, s:o}", "stream", read_stream(s, now), "dead_letters",
-	                read_dead(s), "ingest", read_ingest(s, now), "filed", read_filed(s, now));
-	if (s->redis == NULL) {
-		snprintf(err, errlen, "connection lost");
+	for (int i = 0; i < s->nshards; i++) {
+		char stream[SHARDS_NAME], dname[SHARDS_NAME], why[256] = "";
+
+		shards_stream(s->cfg, i, stream, sizeof(stream));
+		shards_dead(s->cfg, i, dname, sizeof(dname));
+		if (redis_of(s, i, why, sizeof(why)) != NULL) {
+			read_shard_stream(s, stream, now, &sum);
+			read_shard_dead(s, dname, &dead, all_dead);
+			if (i == 0)
+				ingest = read_ingest(s, now);
+			read_shard_filed(s, stream, now, per);
+		}
+		if (s->redis[i] != NULL) {
+			reached++;
+			continue;
+		}
+		if (err[0] == '\0')
+			snprintf(err, errlen, "%s%.60s%s%.150s", s->nshards > 1 ? "shard " : "",
+			         s->nshards > 1 ? stream : "", s->nshards > 1 ? ": " : "",
+			         why[0] ? why : "connection lost");
+		add_known(&sum.length, -1);
+		add_known(&sum.lag, -1);
+		add_known(&sum.pending, -1);
+		add_known(&dead, -1);
+	}
+	out = json_pack("{s:o, s:o, s:o, s:o}", "stream", stream_json(s, &sum), "dead_letters",
+	                dead_json(dead, all_dead), "ingest", ingest ? ingest : json_array(),
+	                "filed", filed_json(per));
+	json_decref(sum.consumers);
+	if (reached == 0) {
 		json_decref(out);
 		return NULL;
 	}
@@ -463,8 +592,9 @@ static void take(struct status *s)
 		s->pg_part = pg;
 		s->pg_as_of = now;
 	}
-	health = json_pack("{s:b, s:s?, s:b, s:s?, s:o}", "redis", redis != NULL, "redis_error",
-	                   redis ? NULL : rerr, "postgres", pg != NULL, "postgres_error",
+	/* With shards, some may be read while another cannot: Redis is then not healthy. */
+	health = json_pack("{s:b, s:s?, s:b, s:s?, s:o}", "redis", rerr[0] == '\0', "redis_error",
+	                   rerr[0] ? rerr : NULL, "postgres", pg != NULL, "postgres_error",
 	                   pg ? NULL : perr, "ingest",
 	                   redis ? json_incref(json_object_get(redis, "ingest")) : json_array());
 	json_decref(s->snap);
