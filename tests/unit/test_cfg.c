@@ -3,6 +3,7 @@
  * Every cfg test starts and ends with none of our variables set, so the developer's own
  * environment cannot change a result. */
 #include "cfg.h"
+#include "shards.h"
 #include "log.h"
 #include "redisconn.h"
 #include "util.h"
@@ -64,6 +65,10 @@ static const char *const cfg_vars[] = {
     "WORKER_MAX_DELIVERIES",
     "WORKER_REROUTE_INTERVAL",
     "WORKER_TRIM_INTERVAL",
+    "REDIS_SENTINELS",
+    "REDIS_SENTINEL_MASTER",
+    "REDIS_CLUSTER",
+    "SWITCHBOARD_SHARDS",
 };
 
 static int clear_env(void **state)
@@ -732,6 +737,82 @@ static void test_redis_url_bad(void **state)
 
 #define CFG_TEST(f) cmocka_unit_test_setup_teardown(f, clear_env, clear_env)
 
+/* Loads the worker's settings expecting a refusal whose text holds want. */
+static void refused(const char *want)
+{
+	struct cfg c;
+	struct cfg_error err = {""};
+
+	if (load_env(&c, CFG_WORKER, &err) == 0) {
+		cfg_free(&c);
+		fail_msg("accepted; expected an error with \"%s\"", want);
+	}
+	if (strstr(err.errstr, want) == NULL)
+		fail_msg("\"%s\" does not say \"%s\"", err.errstr, want);
+	cfg_free(&c);
+}
+
+static void test_cluster_and_shards(void **state)
+{
+	struct cfg c;
+	struct cfg_error err = {""};
+	struct redis_addr a;
+	char name[SHARDS_NAME], why[256];
+
+	(void)state;
+	/* One shard and no cluster: today's names, untouched. */
+	assert_int_equal(load_env(&c, CFG_WORKER, &err), 0);
+	assert_int_equal(c.shards, 1);
+	shards_stream(&c, 0, name, sizeof(name));
+	assert_string_equal(name, "switchboard:webhooks");
+	shards_dead(&c, 0, name, sizeof(name));
+	assert_string_equal(name, "switchboard:webhooks:dead");
+	cfg_free(&c);
+
+	setenv("SWITCHBOARD_SHARDS", "8", 1);
+	assert_int_equal(load_env(&c, CFG_WORKER, &err), 0);
+	shards_stream(&c, 7, name, sizeof(name));
+	assert_string_equal(name, "switchboard:webhooks:{7}");
+	shards_dead(&c, 3, name, sizeof(name));
+	assert_string_equal(name, "switchboard:webhooks:dead:{3}");
+	cfg_free(&c);
+
+	/* A cluster tags even one shard, so that its keys share a slot. */
+	setenv("SWITCHBOARD_SHARDS", "1", 1);
+	setenv("REDIS_URL", "redis://app:pw@ignored:1/0", 1);
+	setenv("REDIS_CLUSTER", "10.0.0.1:7000,[::1]:7001", 1);
+	assert_int_equal(load_env(&c, CFG_WORKER, &err), 0);
+	shards_stream(&c, 0, name, sizeof(name));
+	assert_string_equal(name, "switchboard:webhooks:{0}");
+	assert_int_equal(cfg_redis_addr(&c, &a, why, sizeof(why)), 0);
+	assert_string_equal(a.cluster, "10.0.0.1:7000,[::1]:7001");
+	assert_string_equal(a.user, "app");
+	assert_string_equal(a.password, "pw");
+	cfg_free(&c);
+
+	setenv("REDIS_CLUSTER", "10.0.0.1", 1);
+	refused("REDIS_CLUSTER: expected host:port");
+	setenv("REDIS_CLUSTER", "10.0.0.1:7000,", 1);
+	refused("REDIS_CLUSTER: expected host:port");
+	setenv("REDIS_CLUSTER", "10.0.0.1:7000", 1);
+	setenv("REDIS_URL", "redis://127.0.0.1:6379/2", 1);
+	refused("database 0 only");
+	setenv("REDIS_URL", "redis://127.0.0.1:6379/0", 1);
+	setenv("REDIS_SENTINELS", "127.0.0.1:26379", 1);
+	setenv("REDIS_SENTINEL_MASTER", "m", 1);
+	refused("not both");
+	unsetenv("REDIS_SENTINELS");
+	setenv("SWITCHBOARD_STREAM", "sb:{x}", 1);
+	refused("SWITCHBOARD_STREAM: may not hold {");
+	setenv("SWITCHBOARD_STREAM", "sb", 1);
+	setenv("SWITCHBOARD_DEAD_STREAM", "sb:dead}", 1);
+	refused("SWITCHBOARD_DEAD_STREAM: may not hold {");
+	setenv("SWITCHBOARD_SHARDS", "257", 1);
+	refused("SWITCHBOARD_SHARDS");
+	setenv("SWITCHBOARD_SHARDS", "0", 1);
+	refused("SWITCHBOARD_SHARDS");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -758,6 +839,7 @@ int main(void)
 	    cmocka_unit_test(test_ct_equal),
 	    cmocka_unit_test(test_redis_url_ok),
 	    cmocka_unit_test(test_redis_url_bad),
+	    cmocka_unit_test_setup_teardown(test_cluster_and_shards, clear_env, clear_env),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -151,8 +151,8 @@ static void test_slot_map_after_failover(void **state)
 static void check_redirect(const char *rest, void *arg)
 {
 	const char *file = ((const char **)arg)[0];
-	enum rslots_redirect want = strcmp(((const char **)arg)[1], "moved") == 0 ? RSLOTS_MOVED
-	                                                                          : RSLOTS_ASK;
+	enum rslots_redirect want =
+	    strcmp(((const char **)arg)[1], "moved") == 0 ? RSLOTS_MOVED : RSLOTS_ASK;
 	redisReply *r = recorded(file);
 	unsigned slot, wslot;
 	int port, wport;
@@ -190,14 +190,10 @@ static redisReply *error_reply(const char *text)
 
 static void test_other_errors_are_no_redirect(void **state)
 {
-	const char *texts[] = {"ERR unknown command",
-	                       "MOVED",
-	                       "MOVED x 127.0.0.1:7000",
-	                       "MOVED 16384 127.0.0.1:7000",
-	                       "MOVED 1 127.0.0.1",
-	                       "MOVED 1 127.0.0.1:0",
-	                       "ASK 1 127.0.0.1:70000",
-	                       "CLUSTERDOWN The cluster is down"};
+	const char *texts[] = {"ERR unknown command",    "MOVED",
+	                       "MOVED x 127.0.0.1:7000", "MOVED 16384 127.0.0.1:7000",
+	                       "MOVED 1 127.0.0.1",      "MOVED 1 127.0.0.1:0",
+	                       "ASK 1 127.0.0.1:70000",  "CLUSTERDOWN The cluster is down"};
 	unsigned slot;
 	int port;
 	char host[256];
@@ -213,7 +209,8 @@ static void test_other_errors_are_no_redirect(void **state)
 	{ /* IPv6: the port follows the last colon */
 		redisReply *r = error_reply("MOVED 42 ::1:7001");
 
-		assert_int_equal(rslots_redirect(r, &slot, host, sizeof(host), &port), RSLOTS_MOVED);
+		assert_int_equal(rslots_redirect(r, &slot, host, sizeof(host), &port),
+		                 RSLOTS_MOVED);
 		assert_string_equal(host, "::1");
 		assert_int_equal(port, 7001);
 		freeReplyObject(r);
@@ -224,16 +221,14 @@ static void test_other_errors_are_no_redirect(void **state)
  * refused. */
 static void test_slot_map_shapes(void **state)
 {
-	const char *unknown =
-	    "*2\r\n"
-	    "*3\r\n:0\r\n:8191\r\n*3\r\n$0\r\n\r\n:7000\r\n$4\r\nid-a\r\n"
-	    "*3\r\n:8192\r\n:16383\r\n*3\r\n$1\r\n?\r\n:7001\r\n$4\r\nid-b\r\n";
+	const char *unknown = "*2\r\n"
+	                      "*3\r\n:0\r\n:8191\r\n*3\r\n$0\r\n\r\n:7000\r\n$4\r\nid-a\r\n"
+	                      "*3\r\n:8192\r\n:16383\r\n*3\r\n$1\r\n?\r\n:7001\r\n$4\r\nid-b\r\n";
 	const char *bad[] = {
 	    "*1\r\n*3\r\n:0\r\n:16384\r\n*2\r\n$9\r\n127.0.0.1\r\n:7000\r\n", /* past the end */
 	    "*1\r\n*3\r\n:9\r\n:1\r\n*2\r\n$9\r\n127.0.0.1\r\n:7000\r\n",     /* backwards */
-	    "*1\r\n*2\r\n:0\r\n:1\r\n",                                        /* no master */
-	    "-ERR This instance has cluster support disabled\r\n",
-	    ":1\r\n"};
+	    "*1\r\n*2\r\n:0\r\n:1\r\n",                                       /* no master */
+	    "-ERR This instance has cluster support disabled\r\n", ":1\r\n"};
 	struct rslots m;
 	char err[256];
 
