@@ -67,7 +67,7 @@ WORKER_LIB_OBJ := $(WORKER_LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/migrations.o \
 WORKER_OBJ := $(BUILD)/worker/main.o $(WORKER_LIB_OBJ)
 MIGRATIONS := $(sort $(wildcard deploy/sql/*.sql))
 
-.PHONY: all deps test unit integration sanitize lint run clean fuzz bench compose-test
+.PHONY: all deps test unit integration sanitize lint run clean fuzz bench compose-test cluster-test
 all: $(BIN)/switchboard-ingest $(BIN)/switchboard-worker
 
 include deploy/vapictl/vapictl.mk
@@ -157,6 +157,12 @@ test: deps
 
 sanitize:
 	@$(MAKE) --no-print-directory SANITIZER=address,undefined test
+
+# Redis Cluster end to end (tests/integration/test_cluster.py): six nodes, 10,000 webhooks, a
+# master killed. Its own CI phase, not part of `make test`.
+cluster-test: deps all
+	@SWITCHBOARD_CLUSTER_TESTS=1 BIN=$(BIN) /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+		tests/integration/test_cluster.py
 
 lint:
 	@sh scripts/lint.sh
