@@ -101,3 +101,69 @@ def test_webhooks_over_eight_shards_survive_a_master_kill(redis_cluster, stack):
     st = json.loads(res.stdout)
     assert st["shards"] == SHARDS and st["pending"] == 0 and st["lag"] == 0
     assert st["length"] == sum(lengths(c)) >= N
+
+
+def put(c, i, n0, n):
+    m = c.master_for_key(shard(i)).client()
+    for k in range(n0, n0 + n):
+        m.xadd(shard(i), {"body": report(k), "received_at": str(int(time.time() * 1000)),
+                          "request_id": "req-%d" % k, "source": "http"})
+
+
+def begin_migration(c, i, dest):
+    """Marks shard i's slot migrating to dest and moves its keys there: its old master then
+    answers ASK for them. Returns (source, slot)."""
+    slot = c.keyslot(shard(i))
+    src = c.master_for_key(shard(i))
+    dest.call("CLUSTER", "SETSLOT", slot, "IMPORTING", src.id)
+    src.call("CLUSTER", "SETSLOT", slot, "MIGRATING", dest.id)
+    keys = src.client().execute_command("CLUSTER", "GETKEYSINSLOT", slot, 1000)
+    src.client().execute_command("MIGRATE", "127.0.0.1", dest.port, "", 0, 5000, "KEYS", *keys)
+    return src, slot
+
+
+def end_migration(c, slot, dest):
+    """Hands the slot to dest on every master, dest first (as redis-cli --cluster does)."""
+    for n in [dest] + [n for n in c.nodes if n is not dest]:
+        if n.alive() and n.client().info("replication")["role"] == "master":
+            n.call("CLUSTER", "SETSLOT", slot, "NODE", dest.id)
+
+
+def test_workers_and_commands_follow_moved_and_ask(redis_cluster, stack):  # noqa: F811
+    c = redis_cluster
+    seed(stack.pg, ["org_a"])
+    env = {"REDIS_CLUSTER": c.seeds(), "REDIS_URL": "redis://unused:1/0",
+           "SWITCHBOARD_SHARDS": 4, "REDIS_TIMEOUT_MS": 1000}
+    for i in range(4):
+        put(c, i, i * 100, 20)
+    w = stack.start_worker("w1", **env)
+    filed = lambda n: query(stack.pg, "SELECT count(*) FROM calls")[0][0] == n  # noqa: E731
+    wait_until(lambda: filed(80), 60, "the first 80 filed")
+
+    # ASK: shard 1's keys are on another master while its slot is still migrating. One-shot
+    # commands (status) follow the ASK; the worker's pipelined acknowledgement cannot, so
+    # its entries wait pending until the slot is handed over and MOVED sends it there.
+    masters = {c.master_for_key(shard(i)).port for i in range(4)}
+    src1 = c.master_for_key(shard(1))
+    dest = next(c.node(p) for p in masters if p != src1.port)
+    _, slot = begin_migration(c, 1, dest)
+    put_on = dest.client()
+    for k in range(500, 510):  # written where the keys are now, as a client following ASK would
+        put_on.execute_command("ASKING")
+        put_on.xadd(shard(1), {"body": report(k), "received_at": str(int(time.time() * 1000)),
+                               "request_id": "req-%d" % k, "source": "http"})
+    res = stack.run_worker_cmd("status", "--json", **env)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["length"] == 90
+    end_migration(c, slot, dest)
+    assert c.master_for_key(shard(1)) is dest
+    wait_until(lambda: filed(90), 60, "shard 1's new entries filed after the slot moved")
+
+    # MOVED: the worker's connection to shard 1's old master is told the slot lives elsewhere
+    # and reconnects to the new one, without a restart.
+    put(c, 1, 600, 10)
+    wait_until(lambda: filed(100), 60, "entries written to the new master filed")
+    assert w.alive()
+    res = stack.run_worker_cmd("status", "--json", **env)
+    st = json.loads(res.stdout)
+    assert (st["length"], st["pending"], st["lag"]) == (100, 0, 0), st
