@@ -62,13 +62,23 @@ void consumer_select(struct consumer *c, int i)
 	c->sh = &c->shards[i];
 }
 
+/* switchboard_worker_redis_up (and so /readyz): 1 while every shard is connected. */
+static void set_redis_up(const struct consumer *c)
+{
+	int up = 1;
+
+	for (int i = 0; i < c->nshards; i++)
+		up &= c->shards[i].redis != NULL;
+	metric_set(&wmetrics[WM_REDIS_UP], up);
+}
+
 void consumer_redis_drop(struct consumer *c)
 {
 	redisFree(c->sh->redis);
 	c->sh->redis = NULL;
 	c->sh->read_pending = 1;
 	metric_add(&wmetrics[WM_REDIS_ERRORS], 1);
-	metric_set(&wmetrics[WM_REDIS_UP], 0);
+	set_redis_up(c);
 }
 
 static void backoff(struct consumer *c, unsigned attempt)
@@ -167,7 +177,7 @@ static int redis_try(struct consumer *c, unsigned attempt, char *err, size_t err
 			         attempt);
 		sh->group_seen = 1;
 		sh->attempts = 0;
-		metric_set(&wmetrics[WM_REDIS_UP], 1);
+		set_redis_up(c);
 		return 0;
 	}
 	if (sh->redis != NULL)

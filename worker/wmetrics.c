@@ -34,7 +34,7 @@ struct metric wmetrics[WM_COUNT] = {
     [WM_PARKED_AGE] = G("unrouted_oldest_age_seconds", "Age of the oldest parked message"),
     [WM_LAG] = G("group_lag", "Stream entries not yet delivered to the group"),
     [WM_PENDING] = G("group_pending", "Entries delivered to the group and not acknowledged"),
-    [WM_REDIS_UP] = G("redis_up", "1 while connected to Redis"),
+    [WM_REDIS_UP] = G("redis_up", "1 while connected to Redis (to every stream shard)"),
     [WM_PG_UP] = G("postgres_up", "1 while connected to PostgreSQL"),
 };
 
