@@ -521,9 +521,10 @@ static redisReply *follow_ask(const redisReply *ask, redisContext *from, int arg
 	pthread_mutex_unlock(&cluster.lock);
 	if (a.cluster[0] == '\0')
 		return NULL;
-	c = open_at(&a, host, port, from->timeout ? (int)(from->timeout->tv_sec * 1000 +
-	                                                  from->timeout->tv_usec / 1000)
-	                                          : 2000,
+	c = open_at(&a, host, port,
+	            from->timeout
+	                ? (int)(from->timeout->tv_sec * 1000 + from->timeout->tv_usec / 1000)
+	                : 2000,
 	            err, sizeof(err));
 	if (c == NULL)
 		return NULL;
