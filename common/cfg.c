@@ -39,23 +39,25 @@ struct cfg_def {
 
 #define F(field) offsetof(struct cfg, field)
 #define BOTH (CFG_INGEST | CFG_WORKER)
+/* Where Redis and the streams are: vapictl's backfill reads them too. */
+#define REDIS_USERS (BOTH | CFG_VAPICTL)
 
 static const struct cfg_def cfg_defs[] = {
-    {"REDIS_URL", CFG_REDIS_URL, BOTH, "redis://127.0.0.1:6379/0", 0, 0, F(redis_url),
+    {"REDIS_URL", CFG_REDIS_URL, REDIS_USERS, "redis://127.0.0.1:6379/0", 0, 0, F(redis_url),
      "Redis holding the stream: redis://[[user]:password@]host[:port][/db] or unix:///path"},
-    {"REDIS_SENTINELS", CFG_STR, BOTH, "", 0, 0, F(redis_sentinels),
+    {"REDIS_SENTINELS", CFG_STR, REDIS_USERS, "", 0, 0, F(redis_sentinels),
      "host:port,... of Redis Sentinels: the master named REDIS_SENTINEL_MASTER is asked of them "
      "(REDIS_URL then gives only the password and database)"},
-    {"REDIS_SENTINEL_MASTER", CFG_STR, BOTH, "", 0, 0, F(redis_sentinel_master),
+    {"REDIS_SENTINEL_MASTER", CFG_STR, REDIS_USERS, "", 0, 0, F(redis_sentinel_master),
      "the name the sentinels know the master by (with REDIS_SENTINELS)"},
-    {"REDIS_CLUSTER", CFG_STR, BOTH, "", 0, 0, F(redis_cluster),
+    {"REDIS_CLUSTER", CFG_STR, REDIS_USERS, "", 0, 0, F(redis_cluster),
      "host:port,... of Redis Cluster nodes asked for the slot map (REDIS_URL then gives only the "
      "user and password); each stream shard lives on the master of its slot"},
-    {"REDIS_TIMEOUT_MS", CFG_INT, BOTH, "2000", 50, 60000, F(redis_timeout_ms),
+    {"REDIS_TIMEOUT_MS", CFG_INT, REDIS_USERS, "2000", 50, 60000, F(redis_timeout_ms),
      "connect and command timeout for Redis, milliseconds"},
-    {"SWITCHBOARD_STREAM", CFG_NAME, BOTH, "switchboard:webhooks", 0, 0, F(stream),
+    {"SWITCHBOARD_STREAM", CFG_NAME, REDIS_USERS, "switchboard:webhooks", 0, 0, F(stream),
      "Redis stream that holds accepted webhooks"},
-    {"SWITCHBOARD_SHARDS", CFG_INT, BOTH, "1", 1, 256, F(shards),
+    {"SWITCHBOARD_SHARDS", CFG_INT, REDIS_USERS, "1", 1, 256, F(shards),
      "streams the webhooks are spread over, SWITCHBOARD_STREAM:{0} ... :{N-1} (1: the one stream "
      "SWITCHBOARD_STREAM, except under REDIS_CLUSTER); every ingest and worker must agree"},
     {"SWITCHBOARD_GROUP", CFG_NAME, BOTH, "workers", 0, 0, F(group),
@@ -468,21 +470,35 @@ void cfg_free(struct cfg *c)
 	}
 }
 
-void cfg_usage(unsigned user, void *fp)
+/* A line per setting `user` reads: name, flag (with flags), meaning, default. */
+static void usage_rows(unsigned user, FILE *fp, bool flags)
 {
 	char flag[64];
 
-	fprintf(fp, "Settings (environment variable, or the flag of the same meaning):\n");
 	for (size_t i = 0; i < NDEFS; i++) {
 		const struct cfg_def *d = &cfg_defs[i];
 
 		if (!(d->users & user))
 			continue;
 		flag_name(d->env, flag, sizeof(flag));
-		fprintf(fp, "  %-26s --%-26s %s", d->env, flag, d->help);
+		if (flags)
+			fprintf(fp, "  %-26s --%-26s %s", d->env, flag, d->help);
+		else
+			fprintf(fp, "  %-29s %s", d->env, d->help);
 		if (d->def != NULL && *d->def != '\0')
 			fprintf(fp, " [default: %s]", d->def);
 		fprintf(fp, "\n");
 	}
+}
+
+void cfg_usage(unsigned user, void *fp)
+{
+	fprintf(fp, "Settings (environment variable, or the flag of the same meaning):\n");
+	usage_rows(user, fp, true);
 	fprintf(fp, "  --check-config validates the settings and exits; --help shows this.\n");
+}
+
+void cfg_env_usage(unsigned user, void *fp)
+{
+	usage_rows(user, fp, false);
 }

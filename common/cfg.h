@@ -12,6 +12,7 @@
 /* Which binary reads a setting. */
 #define CFG_INGEST 1u
 #define CFG_WORKER 2u
+#define CFG_VAPICTL 4u /* vapictl backfill: where Redis and the stream shards are */
 
 struct cfg {
 	/* shared */
@@ -91,5 +92,9 @@ void cfg_free(struct cfg *c);
 
 /* Writes the settings that `user` reads, with defaults and meaning, to fp (for --help). */
 void cfg_usage(unsigned user, void *fp);
+
+/* Same as cfg_usage() without the flags, for a program that reads only the environment
+ * (cfg_load() with no flags in argv): a line per variable. */
+void cfg_env_usage(unsigned user, void *fp);
 
 #endif

@@ -4,6 +4,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "redisconn.h"
+#include "shards.h"
 #include "spool.h"
 #include "stream.h"
 #include "util.h"
@@ -15,9 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
-/* After a failed connect, callers go straight to the spool for this long instead of each
- * waiting for its own connect to fail; the re-drive thread closes the breaker as soon as
- * Redis answers. */
+/* After a failed connect or XADD on a shard, callers skip that shard (for the next one, or
+ * the spool when none is left) for this long instead of each waiting for its own connect to
+ * fail; the re-drive thread closes the shard's breaker as soon as its Redis answers. */
 #define ENQ_BREAKER_MS 1000
 /* The re-drive thread looks at the spool this often. */
 #define ENQ_REDRIVE_MS 200
@@ -49,14 +50,30 @@ struct spool_job {
 	struct spool_job *next;
 };
 
+/* One stream shard: its breaker, shared by every loop, and the re-drive's connection to it. */
+struct enq_shard {
+	char stream[SHARDS_NAME];      /* shards_stream() */
+	_Atomic int64_t breaker_until; /* monotonic ms; callers skip this shard before it */
+	_Atomic int up;                /* its Redis answered the re-drive's last PING */
+	char labels[32];               /* {shard="i"} of its XADD counter */
+	redisContext *redis;           /* the re-drive's connection, or NULL */
+	int probe;    /* a new connection, or the last batch was refused: send one entry */
+	int refused;  /* failed in this re-drive pass: skipped until the next */
+	int wait_aof; /* INGEST_WAIT_AOF, and this Redis has WAITAOF */
+	int sent;     /* records sent to it in this round */
+};
+
 struct enqueuer {
 	const struct cfg *cfg;
 	struct redis_addr addr;
 	struct spool *spool;
+	struct enq_shard *sh; /* SWITCHBOARD_SHARDS of them */
+	int nsh;
+	struct metric *xadds;           /* a switchboard_ingest_xadd_total row per shard */
+	char streams[SHARDS_NAME + 16]; /* the stream, or the shards' names, for log lines */
+	int rr;                         /* the re-drive's next shard */
 	pthread_t redrive;
 	int redrive_started;
-	int redrive_probe;    /* a new connection, or the last batch was refused: send one entry */
-	int redrive_wait_aof; /* INGEST_WAIT_AOF, and the re-drive's Redis has WAITAOF */
 	volatile int stop;
 	pthread_mutex_t jobs_lock;
 	pthread_cond_t jobs_cv;
@@ -64,15 +81,14 @@ struct enqueuer {
 	int writers_stop;
 	pthread_t writers[ENQ_SPOOL_WRITERS];
 	int nwriters;
-	_Atomic int64_t breaker_until; /* monotonic ms; callers skip Redis before it */
-	_Atomic int spool_refused;     /* a request found the spool full; cleared as it drains */
-	char instance[300];            /* this ingest's field in STREAM_INGEST_KEY_FMT */
-	pthread_mutex_t episode_lock;  /* guards the three below */
-	int spooling;                  /* webhooks went to the spool since it was last empty */
-	int64_t next_spool_log;        /* monotonic ms */
-	long long episode_spooled;     /* entries spooled since spooling began */
-	int64_t next_publish;          /* monotonic ms */
-	int64_t next_prune;            /* monotonic ms: when stale instances are next dropped */
+	_Atomic int spool_refused;    /* a request found the spool full; cleared as it drains */
+	char instance[300];           /* this ingest's field in STREAM_INGEST_KEY_FMT */
+	pthread_mutex_t episode_lock; /* guards the three below */
+	int spooling;                 /* webhooks went to the spool since it was last empty */
+	int64_t next_spool_log;       /* monotonic ms */
+	long long episode_spooled;    /* entries spooled since spooling began */
+	int64_t next_publish;         /* monotonic ms */
+	int64_t next_prune;           /* monotonic ms: when stale instances are next dropped */
 	struct metric m[E_COUNT];
 };
 
@@ -91,7 +107,8 @@ static const struct metric metric_defs[E_COUNT] = {
                          "Entries waiting in the spool", 0},
     [E_SPOOL_BYTES] = {"switchboard_ingest_spool_bytes", "", "gauge", "Size of the spool", 0},
     [E_REDIS_UP] = {"switchboard_ingest_redis_up", "", "gauge",
-                    "1 while Redis takes entries, 0 while they go to the spool", 0},
+                    "1 while Redis (a shard at least) takes entries, 0 while they go to the spool",
+                    0},
     [E_DEGRADED] = {"switchboard_ingest_degraded", "", "gauge",
                     "1 while webhooks are spooled or re-driven (see /readyz's reason)", 0},
 };
@@ -99,45 +116,88 @@ static const struct metric metric_defs[E_COUNT] = {
 /* While spooling, a line says where the spool stands this often. */
 #define ENQ_SPOOL_LOG_MS 60000
 
-/* Any failure marks Redis down at once; only the re-drive thread's PING marks it up. */
-static void redis_failed(struct enqueuer *q)
+/* Any failure marks the shard down at once; only the re-drive thread's PING marks it up. */
+static void redis_failed(struct enqueuer *q, int shard)
 {
 	metric_add(&q->m[E_REDIS_ERR], 1);
-	metric_set(&q->m[E_REDIS_UP], 0);
-	atomic_store(&q->breaker_until, util_mono_ms() + ENQ_BREAKER_MS);
+	atomic_store(&q->sh[shard].up, 0);
+	atomic_store(&q->sh[shard].breaker_until, util_mono_ms() + ENQ_BREAKER_MS);
 }
 
-static redisContext *connect_redis(struct enqueuer *q, char *err, size_t errlen)
+/* Whether some shard's Redis takes entries. */
+static int redis_up(struct enqueuer *q, int *down)
 {
-	redisContext *c = redisconn_open(&q->addr, (int)q->cfg->redis_timeout_ms, err, errlen);
+	int n = 0;
+
+	for (int i = 0; i < q->nsh; i++)
+		n += atomic_load(&q->sh[i].up) != 0;
+	if (down != NULL)
+		*down = q->nsh - n;
+	return n > 0;
+}
+
+/* "redis" and, with several shards, which one: the prefix of the log lines about it. */
+static void redis_name(const struct enqueuer *q, int shard, char *out, size_t size)
+{
+	if (q->nsh > 1)
+		snprintf(out, size, "redis (%s)", q->sh[shard].stream);
+	else
+		snprintf(out, size, "redis");
+}
+
+static redisContext *connect_redis(struct enqueuer *q, int shard, char *err, size_t errlen)
+{
+	redisContext *c = redisconn_open_key(&q->addr, q->sh[shard].stream,
+	                                     (int)q->cfg->redis_timeout_ms, err, errlen);
 
 	if (c == NULL)
-		redis_failed(q);
+		redis_failed(q, shard);
 	return c;
 }
 
-int enqueuer_breaker_open(struct enqueuer *q)
+int enqueuer_shards(const struct enqueuer *q)
 {
-	return util_mono_ms() < atomic_load(&q->breaker_until);
+	return q->nsh;
 }
 
-redisContext *enqueuer_connect(struct enqueuer *q)
+const char *enqueuer_stream(const struct enqueuer *q, int shard)
 {
-	char err[256];
+	return q->sh[shard].stream;
+}
+
+int enqueuer_breaker_open(struct enqueuer *q, int shard)
+{
+	return util_mono_ms() < atomic_load(&q->sh[shard].breaker_until);
+}
+
+redisContext *enqueuer_connect(struct enqueuer *q, int shard)
+{
+	char err[256], who[SHARDS_NAME + 16];
 	redisContext *c;
 
-	if (enqueuer_breaker_open(q))
+	if (enqueuer_breaker_open(q, shard))
 		return NULL;
-	c = connect_redis(q, err, sizeof(err));
-	if (c == NULL)
-		log_error("redis: %s; requests go to the spool", err);
+	c = connect_redis(q, shard, err, sizeof(err));
+	if (c == NULL) {
+		redis_name(q, shard, who, sizeof(who));
+		log_error("%s: %s; requests go to %s", who, err,
+		          q->nsh > 1 ? "the other shards" : "the spool");
+	}
 	return c;
 }
 
-void enqueuer_redis_failed(struct enqueuer *q, const char *rid, const char *why)
+void enqueuer_redis_failed(struct enqueuer *q, int shard, const char *rid, const char *why)
 {
-	redis_failed(q);
-	log_msg(LOGL_ERROR, rid ? "request_id" : NULL, rid, "redis: %s", why);
+	char who[SHARDS_NAME + 16];
+
+	redis_failed(q, shard);
+	redis_name(q, shard, who, sizeof(who));
+	log_msg(LOGL_ERROR, rid ? "request_id" : NULL, rid, "%s: %s", who, why);
+}
+
+void enqueuer_xadded(struct enqueuer *q, int shard, int n)
+{
+	metric_add(&q->xadds[shard], n);
 }
 
 void enqueuer_encode(const struct enqueuer *q, struct stream_zbuf *z, struct stream_new *e)
@@ -176,7 +236,7 @@ static void spool_started(struct enqueuer *q)
 		log_warn(
 		    "redis unreachable: webhooks go to the spool in %s (answered 200; re-driven "
 		    "into %s when Redis is back)",
-		    q->cfg->spool_dir, q->cfg->stream);
+		    q->cfg->spool_dir, q->streams);
 	else
 		log_warn("still spooling: %lld entries, %lld bytes in the spool", entries, bytes);
 }
@@ -193,7 +253,7 @@ static void spool_emptied(struct enqueuer *q)
 	pthread_mutex_unlock(&q->episode_lock);
 	if (n >= 0)
 		log_info("spool empty again: %lld webhooks spooled meanwhile are in %s", n,
-		         q->cfg->stream);
+		         q->streams);
 }
 
 /* Appends one job's body to the spool and waits for the disk. */
@@ -266,25 +326,25 @@ void enqueuer_spool(struct enqueuer *q, const char *body, size_t len, int64_t re
 
 struct redrive_ctx {
 	struct enqueuer *q;
-	redisContext *redis;
 	struct stream_zbuf z;
-	int demoted; /* a reply said this server is no longer the master */
+	signed short to[SPOOL_DRAIN_BATCH];    /* per record: the shard it went to this round, -1 */
+	unsigned char held[SPOOL_DRAIN_BATCH]; /* per record: a shard holds it */
 };
 
 /* Reads the reply to a wait sent after a batch (WAITAOF, or WAIT for replicas when
  * replicas > 0): whether it confirms the batch. */
-static int redrive_wait_ok(redisContext *c, int replicas)
+static int redrive_wait_ok(redisContext *c, const char *stream, int replicas)
 {
 	redisReply *r;
 	int ok;
 
 	if (redisGetReply(c, (void **)&r) != REDIS_OK) {
-		log_warn("spool re-drive stopped: %s", c->errstr);
+		log_warn("spool re-drive stopped: %s: %s", stream, c->errstr);
 		return 0;
 	}
 	ok = replicas > 0 ? redisconn_wait_reached(r, replicas) : redisconn_waitaof_synced(r);
 	if (!ok)
-		log_warn("spool re-drive stopped: %s: %s; the batch stays in the spool",
+		log_warn("spool re-drive stopped: %s: %s: %s; the batch stays in the spool", stream,
 		         replicas > 0 ? "WAIT" : "WAITAOF",
 		         r->type == REDIS_REPLY_ERROR ? r->str
 		         : replicas > 0               ? "too few replicas in time"
@@ -293,79 +353,132 @@ static int redrive_wait_ok(redisContext *c, int replicas)
 	return ok;
 }
 
-/* Reads the replies to n pipelined XADDs (and the waits after them): how many, from the
- * first, Redis holds (on disk with WAITAOF, on the replicas with INGEST_WAIT_REPLICAS). A
- * reply saying this server is no longer the master marks the context failed, so the next
- * pass connects anew (through the sentinels). */
-static int redrive_replies(struct redrive_ctx *rc, int n)
+/* Reads shard's replies to the XADDs of the records sent to it in this round (to[j] ==
+ * shard) and to the waits after them, and marks in held[] the records it holds (on disk with
+ * WAITAOF, on the replicas with INGEST_WAIT_REPLICAS). A refused XADD, a failed wait or a
+ * lost connection leaves the shard out for the rest of the pass, its records for the others;
+ * a connection that failed, or whose server is no longer the one to ask, is dropped so that
+ * the next pass connects anew (through the sentinels, or the slot map). */
+static void redrive_replies(struct redrive_ctx *rc, int shard, int n)
 {
-	redisContext *c = rc->redis;
-	int ok = 0, waits = rc->q->redrive_wait_aof || rc->q->cfg->wait_replicas > 0;
+	struct enq_shard *s = &rc->q->sh[shard];
+	int bad = 0, demoted = 0, waits_ok = 1, replicas = (int)rc->q->cfg->wait_replicas;
 	redisReply *r;
 
-	for (int i = 0; i < n; i++) {
-		if (redisGetReply(c, (void **)&r) != REDIS_OK) {
-			log_warn("spool re-drive stopped: %s", c->errstr);
-			return waits ? 0 : ok;
+	for (int j = 0; j < n; j++) {
+		if (rc->to[j] != shard)
+			continue;
+		if (redisGetReply(s->redis, (void **)&r) != REDIS_OK) {
+			log_warn("spool re-drive stopped: %s: %s", s->stream, s->redis->errstr);
+			bad = 1;
+			break;
 		}
-		if (ok == i && r->type == REDIS_REPLY_STRING)
-			ok++;
-		else if (ok == i)
-			log_warn("spool re-drive stopped: XADD %s: %s", rc->q->cfg->stream,
+		if (r->type == REDIS_REPLY_STRING)
+			rc->held[j] = 1;
+		else if (!bad)
+			log_warn("spool re-drive stopped: XADD %s: %s", s->stream,
 			         r->type == REDIS_REPLY_ERROR ? r->str : "odd reply");
-		if (redisconn_demoted(r))
-			rc->demoted = 1;
+		bad |= r->type != REDIS_REPLY_STRING;
+		demoted |= redisconn_demoted(r);
 		freeReplyObject(r);
 	}
-	if (rc->q->redrive_wait_aof && !redrive_wait_ok(c, 0))
-		ok = 0;
-	if (rc->q->cfg->wait_replicas > 0 && !redrive_wait_ok(c, (int)rc->q->cfg->wait_replicas))
-		ok = 0;
-	return ok;
-}
-
-/* Sends recs[0..n) as pipelined XADDs in one write (with the waits after them when in force)
- * and returns how many, from the first, Redis holds. */
-static int redrive_send(struct redrive_ctx *rc, const struct spool_rec *recs, int n)
-{
-	int timeout = (int)rc->q->cfg->redis_timeout_ms;
-
-	for (int i = 0; i < n; i++) {
-		struct stream_new e = {recs[i].body,       recs[i].body_len, recs[i].received_at,
-		                       recs[i].request_id, "spool",          NULL};
-
-		enqueuer_encode(rc->q, &rc->z, &e);
-		stream_xadd_append(rc->redis, rc->q->cfg->stream, &e);
+	/* Both waits' replies are read, so that the next batch's are its own; a connection lost
+	 * before them confirms nothing. */
+	if (s->wait_aof && (s->redis->err || !redrive_wait_ok(s->redis, s->stream, 0)))
+		waits_ok = 0;
+	if (replicas > 0 && (s->redis->err || !redrive_wait_ok(s->redis, s->stream, replicas)))
+		waits_ok = 0;
+	if (!waits_ok) {
+		bad = 1;
+		for (int j = 0; j < n; j++)
+			if (rc->to[j] == shard)
+				rc->held[j] = 0;
 	}
-	if (rc->q->redrive_wait_aof)
-		redisconn_append_waitaof(rc->redis, timeout);
-	if (rc->q->cfg->wait_replicas > 0)
-		redisconn_append_wait(rc->redis, (int)rc->q->cfg->wait_replicas, timeout);
-	return redrive_replies(rc, n);
+	s->refused = bad;
+	s->probe = bad;
+	if (s->redis->err || demoted) {
+		redisFree(s->redis);
+		s->redis = NULL;
+	}
 }
 
-/* One batch of spooled records, pipelined (and with WAITAOF, one fsync wait after them), so
- * a backlog moves at Redis's pace, not one round trip (and one append-only file fsync) per
- * record. Returns how many, from the first, Redis holds. An XADD that Redis took after a
- * refused one (a Redis that finished loading its data mid-batch), or before a WAITAOF that
- * failed, stays in the spool too and is re-driven again: the workers' writes are
- * idempotent. To keep such copies few (and the order), on a new connection and after a
- * refused batch the first entry goes alone until Redis takes one. */
+/* The next shard, round-robin, that may take a record in this round: connected, not
+ * refused in this pass, and not probing with a record already. -1 when none is left. */
+static int redrive_next(struct enqueuer *q)
+{
+	for (int k = 0; k < q->nsh; k++) {
+		struct enq_shard *s = &q->sh[q->rr];
+		int i = q->rr;
+
+		q->rr = q->rr + 1 == q->nsh ? 0 : q->rr + 1;
+		if (s->redis != NULL && !s->redis->err && !s->refused && !(s->probe && s->sent > 0))
+			return i;
+	}
+	return -1;
+}
+
+/* Sends each record of recs[0..n) that no shard holds yet to the next shard (round-robin)
+ * as pipelined XADDs, with the waits in force after each shard's share; every shard's
+ * commands leave before any reply is read, so that their round trips overlap. Returns how
+ * many records were sent: 0 when every one is held, or no shard is left in this pass. */
+static int redrive_round(struct redrive_ctx *rc, const struct spool_rec *recs, int n)
+{
+	struct enqueuer *q = rc->q;
+	int timeout = (int)q->cfg->redis_timeout_ms, sent = 0;
+
+	for (int i = 0; i < q->nsh; i++)
+		q->sh[i].sent = 0;
+	for (int j = 0; j < n; j++) {
+		struct stream_new e = {recs[j].body,       recs[j].body_len, recs[j].received_at,
+		                       recs[j].request_id, "spool",          NULL};
+		int i = rc->held[j] ? -1 : redrive_next(q);
+
+		rc->to[j] = (signed short)i;
+		if (i < 0)
+			continue;
+		enqueuer_encode(q, &rc->z, &e);
+		stream_xadd_append(q->sh[i].redis, q->sh[i].stream, &e);
+		q->sh[i].sent++;
+		sent++;
+	}
+	for (int i = 0; i < q->nsh; i++) {
+		struct enq_shard *s = &q->sh[i];
+		int done = 0;
+
+		if (s->sent == 0)
+			continue;
+		if (s->wait_aof)
+			redisconn_append_waitaof(s->redis, timeout);
+		if (q->cfg->wait_replicas > 0)
+			redisconn_append_wait(s->redis, (int)q->cfg->wait_replicas, timeout);
+		while (!done && redisBufferWrite(s->redis, &done) == REDIS_OK)
+			;
+	}
+	for (int i = 0; i < q->nsh; i++)
+		if (q->sh[i].sent > 0)
+			redrive_replies(rc, i, n);
+	return sent;
+}
+
+/* One batch of spooled records, spread over the shards and pipelined (and with WAITAOF,
+ * one fsync wait per shard after them), so a backlog moves at Redis's pace, not one round
+ * trip (and one append-only file fsync) per record. The records a shard refuses go to the
+ * others, round after round, until every one is held or no shard is left. Returns how many,
+ * from the first, Redis holds. A record held after one no shard took, or sent before a
+ * WAITAOF that failed, stays in the spool too and is re-driven again: the workers' writes are
+ * idempotent. To keep such copies few, on a new connection and after a refused batch a
+ * shard takes one record a round until it takes one. */
 static int redrive_batch(void *arg, const struct spool_rec *recs, int n)
 {
 	struct redrive_ctx *rc = arg;
-	int ok, first = 0;
+	int held = 0;
 
-	if (rc->q->redrive_probe) {
-		if (redrive_send(rc, recs, 1) != 1)
-			return 0;
-		first = 1;
-	}
-	if (first == n)
-		return n;
-	ok = redrive_send(rc, recs + first, n - first);
-	rc->q->redrive_probe = ok < n - first;
-	return first + ok;
+	memset(rc->held, 0, (size_t)n);
+	while (redrive_round(rc, recs, n) > 0)
+		;
+	while (held < n && rc->held[held])
+		held++;
+	return held;
 }
 
 static int ping(redisContext *c)
@@ -378,20 +491,21 @@ static int ping(redisContext *c)
 	return ok;
 }
 
-/* Publishes the spool's size for the status page once a second (STREAM_INGEST_KEY_FMT),
- * and drops the fields of instances not heard of for a day. */
+/* Publishes the spool's size for the status page once a second (STREAM_INGEST_KEY_FMT over
+ * shard 0's stream, where the worker's status page reads it, whatever the shard count), and
+ * drops the fields of instances not heard of for a day. */
 static void publish(struct enqueuer *q, redisContext *redis)
 {
 	int64_t now = util_now_ms(), mono = util_mono_ms();
 	long long bytes, entries;
-	char key[300], val[80];
+	char key[SHARDS_NAME + 16], val[80];
 	redisReply *r;
 
 	if (mono < q->next_publish)
 		return;
 	q->next_publish = mono + 1000;
 	entries = spool_entries(q->spool, &bytes);
-	snprintf(key, sizeof(key), STREAM_INGEST_KEY_FMT, q->cfg->stream);
+	snprintf(key, sizeof(key), STREAM_INGEST_KEY_FMT, q->sh[0].stream);
 	snprintf(val, sizeof(val), "%lld %lld %lld", entries, bytes, (long long)now);
 	freeReplyObject(redisCommand(redis, "HSET %s %s %s", key, q->instance, val));
 	if (mono < q->next_prune || (r = redisCommand(redis, "HGETALL %s", key)) == NULL)
@@ -407,61 +521,69 @@ static void publish(struct enqueuer *q, redisContext *redis)
 	freeReplyObject(r);
 }
 
-/* One pass: reach Redis (closing the breaker), then move what the spool holds. */
-static void redrive_pass(struct enqueuer *q, redisContext **redis)
+/* Reaches shard i's Redis, closing its breaker when it answers. */
+static void shard_check(struct enqueuer *q, int i)
 {
-	struct redrive_ctx ctx = {q, NULL, {NULL, 0}, 0};
+	struct enq_shard *s = &q->sh[i];
+	char err[256];
+
+	s->refused = 0;
+	if (s->redis != NULL && !ping(s->redis)) {
+		redisFree(s->redis);
+		s->redis = NULL;
+	}
+	if (s->redis == NULL) {
+		/* A Redis that just came back may still be loading its data. */
+		s->redis = connect_redis(q, i, err, sizeof(err));
+		s->probe = 1;
+		s->wait_aof =
+		    s->redis != NULL && q->cfg->wait_aof && redisconn_has_waitaof(s->redis);
+	}
+	if (s->redis == NULL)
+		return;
+	atomic_store(&s->breaker_until, 0);
+	atomic_store(&s->up, 1);
+}
+
+/* One pass: reach every shard (closing the breakers), then move what the spool holds. */
+static void redrive_pass(struct enqueuer *q)
+{
+	struct redrive_ctx ctx = {.q = q};
 	long long moved;
 	char err[256];
 
-	if (*redis != NULL && !ping(*redis)) {
-		redisFree(*redis);
-		*redis = NULL;
-	}
-	if (*redis == NULL) {
-		/* A Redis that just came back may still be loading its data. */
-		*redis = connect_redis(q, err, sizeof(err));
-		q->redrive_probe = 1;
-		q->redrive_wait_aof =
-		    *redis != NULL && q->cfg->wait_aof && redisconn_has_waitaof(*redis);
-	}
-	if (*redis == NULL) {
-		metric_set(&q->m[E_REDIS_UP], 0);
+	for (int i = 0; i < q->nsh; i++)
+		shard_check(q, i);
+	metric_set(&q->m[E_REDIS_UP], redis_up(q, NULL));
+	if (q->sh[0].redis != NULL)
+		publish(q, q->sh[0].redis);
+	if (spool_entries(q->spool, NULL) == 0)
 		return;
-	}
-	atomic_store(&q->breaker_until, 0);
-	metric_set(&q->m[E_REDIS_UP], 1);
-	publish(q, *redis);
-	if (spool_entries(q->spool, NULL) == 0 || (*redis)->err)
-		return;
-	ctx.redis = *redis;
 	if (spool_drain(q->spool, redrive_batch, &ctx, &moved, err, sizeof(err)) != 0)
 		log_error("spool: %s", err);
 	stream_zbuf_free(&ctx.z);
 	if (moved > 0) {
 		atomic_store(&q->spool_refused, 0);
 		metric_add(&q->m[E_REDRIVEN], moved);
-		log_info("re-drove %lld spooled entries into %s; %lld left", moved, q->cfg->stream,
+		log_info("re-drove %lld spooled entries into %s; %lld left", moved, q->streams,
 		         spool_entries(q->spool, NULL));
 		if (spool_entries(q->spool, NULL) == 0)
 			spool_emptied(q);
-	}
-	if ((*redis)->err || ctx.demoted) {
-		redisFree(*redis);
-		*redis = NULL;
 	}
 }
 
 static void *redrive_main(void *arg)
 {
 	struct enqueuer *q = arg;
-	redisContext *redis = NULL;
 
 	while (!q->stop) {
-		redrive_pass(q, &redis);
+		redrive_pass(q);
 		util_sleep_ms(ENQ_REDRIVE_MS, &q->stop);
 	}
-	redisFree(redis);
+	for (int i = 0; i < q->nsh; i++) {
+		redisFree(q->sh[i].redis);
+		q->sh[i].redis = NULL;
+	}
 	return NULL;
 }
 
@@ -475,6 +597,29 @@ static void instance_name(const struct cfg *c, char *buf, size_t size)
 		snprintf(host, sizeof(host), "ingest");
 	host[sizeof(host) - 1] = '\0';
 	snprintf(buf, size, "%s%s", host, colon != NULL ? colon : "");
+}
+
+/* The shards' streams, breakers and XADD counters. Returns 0, or -1 when out of memory. */
+static int shards_init(struct enqueuer *q)
+{
+	q->nsh = (int)q->cfg->shards;
+	q->sh = calloc((size_t)q->nsh, sizeof(*q->sh));
+	q->xadds = calloc((size_t)q->nsh, sizeof(*q->xadds));
+	if (q->sh == NULL || q->xadds == NULL)
+		return -1;
+	for (int i = 0; i < q->nsh; i++) {
+		struct enq_shard *s = &q->sh[i];
+
+		shards_stream(q->cfg, i, s->stream, sizeof(s->stream));
+		snprintf(s->labels, sizeof(s->labels), "{shard=\"%d\"}", i);
+		q->xadds[i] = (struct metric){"switchboard_ingest_xadd_total", s->labels, "counter",
+		                              "Entries Redis confirmed, by stream shard", 0};
+	}
+	if (q->nsh > 1)
+		snprintf(q->streams, sizeof(q->streams), "%s:{0..%d}", q->cfg->stream, q->nsh - 1);
+	else
+		snprintf(q->streams, sizeof(q->streams), "%s", q->sh[0].stream);
+	return 0;
 }
 
 struct enqueuer *enqueuer_start(const struct cfg *c, char *err, size_t errlen)
@@ -494,6 +639,10 @@ struct enqueuer *enqueuer_start(const struct cfg *c, char *err, size_t errlen)
 	pthread_cond_init(&q->jobs_cv, NULL);
 	if (cfg_redis_addr(c, &q->addr, why, sizeof(why)) != 0) {
 		snprintf(err, errlen, "%s", why);
+		goto fail;
+	}
+	if (shards_init(q) != 0) {
+		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
 	q->spool = spool_open(c->spool_dir, c->spool_max, why, sizeof(why));
@@ -537,21 +686,30 @@ void enqueuer_stop(struct enqueuer *q)
 	pthread_mutex_destroy(&q->jobs_lock);
 	pthread_mutex_destroy(&q->episode_lock);
 	spool_close(q->spool);
+	free(q->xadds);
+	free(q->sh);
 	free(q);
 }
 
 int enqueuer_ready(struct enqueuer *q)
 {
-	return atomic_load(&q->m[E_REDIS_UP].value) || !atomic_load(&q->spool_refused);
+	return redis_up(q, NULL) || !atomic_load(&q->spool_refused);
 }
 
 int enqueuer_degraded(struct enqueuer *q, char *why, size_t whylen)
 {
 	long long entries = spool_entries(q->spool, NULL);
+	int down;
 
-	if (!atomic_load(&q->m[E_REDIS_UP].value))
+	if (!redis_up(q, &down))
 		snprintf(why, whylen, "Redis unreachable: webhooks are spooled (%lld in the spool)",
 		         entries);
+	else if (down > 0)
+		snprintf(
+		    why, whylen,
+		    "%d of %d Redis stream shards unreachable: their webhooks go to the others "
+		    "(%lld in the spool)",
+		    down, q->nsh, entries);
 	else if (entries > 0)
 		snprintf(why, whylen, "re-driving %lld spooled webhooks into Redis", entries);
 	else
@@ -567,5 +725,7 @@ void enqueuer_metrics(struct enqueuer *q, FILE *fp)
 	metric_set(&q->m[E_DEGRADED], enqueuer_degraded(q, why, sizeof(why)));
 	metric_set(&q->m[E_SPOOL_ENTRIES], entries);
 	metric_set(&q->m[E_SPOOL_BYTES], bytes);
+	metric_set(&q->m[E_REDIS_UP], redis_up(q, NULL));
 	metrics_write(fp, q->m, E_COUNT, NULL);
+	metrics_write(fp, q->xadds, (size_t)q->nsh, NULL);
 }

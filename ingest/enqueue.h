@@ -34,17 +34,27 @@ void enqueuer_stop(struct enqueuer *q);
  * and e then points at them with enc "zstd"; smaller ones are left as they are. */
 void enqueuer_encode(const struct enqueuer *q, struct stream_zbuf *z, struct stream_new *e);
 
-/* A new Redis connection for the caller's pipelined XADDs (free with redisFree()), or NULL
- * when Redis is down or was found down within the last second (the breaker: requests then
- * go to the spool at once instead of each waiting for a connect to fail). */
-redisContext *enqueuer_connect(struct enqueuer *q);
+/* The stream shards (SWITCHBOARD_SHARDS, shards.h) the entries are spread over: their count,
+ * and the stream of shard i (borrowed, valid until enqueuer_stop()). */
+int enqueuer_shards(const struct enqueuer *q);
+const char *enqueuer_stream(const struct enqueuer *q, int shard);
 
-/* 1 while the breaker is open: Redis was found down within the last second. */
-int enqueuer_breaker_open(struct enqueuer *q);
+/* A new Redis connection for the caller's pipelined XADDs to shard's stream (free with
+ * redisFree()), to the server holding it (redisconn_open_key()), or NULL when it is down or
+ * was found down within the last second (the shard's breaker: requests then go to the other
+ * shards, or the spool, at once instead of each waiting for a connect to fail). */
+redisContext *enqueuer_connect(struct enqueuer *q, int shard);
 
-/* Tells that Redis failed an XADD or the connection (why, logged), opening the breaker.
- * rid names the request, or is NULL for a connection with several in flight. */
-void enqueuer_redis_failed(struct enqueuer *q, const char *rid, const char *why);
+/* 1 while shard's breaker is open: its Redis was found down within the last second. */
+int enqueuer_breaker_open(struct enqueuer *q, int shard);
+
+/* Tells that shard's Redis failed an XADD or the connection (why, logged), opening the
+ * shard's breaker. rid names the request, or is NULL for a connection with several in
+ * flight. */
+void enqueuer_redis_failed(struct enqueuer *q, int shard, const char *rid, const char *why);
+
+/* Counts n XADDs shard's Redis confirmed (switchboard_ingest_xadd_total{shard}). */
+void enqueuer_xadded(struct enqueuer *q, int shard, int n);
 
 /* Told from a spool writer thread when the spool write of tag finished: ENQ_SPOOLED,
  * ENQ_FULL or ENQ_FAILED. */
@@ -56,12 +66,13 @@ typedef void (*enq_spooled_fn)(void *tag, enum enq_result res);
 void enqueuer_spool(struct enqueuer *q, const char *body, size_t len, int64_t received_at,
                     const char *rid, enq_spooled_fn done, void *tag);
 
-/* 1 when a request can be accepted now: Redis reachable, or the spool has not refused one
- * since it last shrank. */
+/* 1 when a request can be accepted now: a shard's Redis reachable, or the spool has not
+ * refused one since it last shrank. */
 int enqueuer_ready(struct enqueuer *q);
 
-/* 1 when requests are accepted but not as usual: Redis unreachable (they are spooled), or
- * the spool still being re-driven; the reason in why. 0 otherwise. */
+/* 1 when requests are accepted but not as usual: Redis unreachable (they are spooled), some
+ * shards unreachable (their share goes to the others), or the spool still being re-driven;
+ * the reason in why. 0 otherwise. */
 int enqueuer_degraded(struct enqueuer *q, char *why, size_t whylen);
 
 /* Writes the enqueue metrics (Prometheus text) to fp. */

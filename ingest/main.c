@@ -2,6 +2,7 @@
 #include "cfg.h"
 #include "log.h"
 #include "server.h"
+#include "shards.h"
 #include "webhook.h"
 
 #include <malloc.h>
@@ -64,7 +65,15 @@ static int serve(const struct cfg *c)
 	}
 	if (c->auth_disabled)
 		log_warn("INGEST_AUTH_DISABLED=true: accepting webhooks without authentication");
-	log_info("listening on http://%s/api/vapi/webhook, stream %s", c->listen, c->stream);
+	if (c->shards > 1) {
+		log_info("listening on http://%s/api/vapi/webhook, streams %s:{0..%lld}", c->listen,
+		         c->stream, c->shards - 1);
+	} else {
+		char stream[SHARDS_NAME];
+
+		shards_stream(c, 0, stream, sizeof(stream));
+		log_info("listening on http://%s/api/vapi/webhook, stream %s", c->listen, stream);
+	}
 	/* Signals interrupt the sleep; the slice bounds the wait should one land just before. */
 	while (!stop_requested) {
 		struct timespec ts = {0, 200 * 1000 * 1000};

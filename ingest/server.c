@@ -16,6 +16,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,15 @@ enum conn_state {
 
 struct loop;
 
+/* One stream shard's pipelined Redis connection in a loop. */
+struct shard {
+	struct loop *lp;
+	int index;        /* the shard's number */
+	struct xpipe *xp; /* its XADDs */
+	int out;          /* the Redis socket is watched for writability */
+	int appended;     /* XADDs appended in this pass */
+};
+
 struct conn {
 	int fd;
 	struct loop *lp;
@@ -88,9 +98,9 @@ struct loop {
 	int started;
 	struct conn *conns;   /* every open connection */
 	int queued;           /* connections in C_QUEUED */
-	struct xpipe *xp;     /* this loop's pipelined Redis connection */
-	int xp_out;           /* the Redis socket is watched for writability */
-	int appended;         /* XADDs appended in this pass */
+	struct shard *sh;     /* a pipelined Redis connection per stream shard */
+	int nsh;              /* SWITCHBOARD_SHARDS */
+	int rr;               /* the shard the next request tries first */
 	bool resetting;       /* in xpipe_reset(): failures are logged once */
 	struct stream_zbuf z; /* compressor output */
 	struct conn *ready;   /* enqueues finished in this pass, to answer */
@@ -113,8 +123,8 @@ struct ingest {
 	volatile int stop;
 };
 
-/* epoll tags for what is not a connection. */
-static char tag_listen, tag_event, tag_redis;
+/* epoll tags for what is not a connection (or a shard, whose tag is itself). */
+static char tag_listen, tag_event;
 
 static void conn_progress(struct conn *c);
 static void conn_read(struct conn *c);
@@ -274,83 +284,108 @@ static void to_spool(struct conn *c)
 	               on_spooled, c);
 }
 
-/* The outcome of one XADD (from xpipe_read or xpipe_reset). */
+/* The outcome of one XADD (from xpipe_read or xpipe_reset); arg is the shard. */
 static void on_xadd(void *tag, int rc, const char *text, void *arg)
 {
 	struct conn *c = tag;
-	struct loop *lp = arg;
+	struct shard *sh = arg;
+	struct loop *lp = sh->lp;
 
 	if (rc == 0) {
 		c->result = ENQ_REDIS;
 		snprintf(c->id, sizeof(c->id), "%s", text);
 		c->done_next = lp->ready;
 		lp->ready = c;
+		enqueuer_xadded(lp->in->q, sh->index, 1);
 		return;
 	}
 	if (!lp->resetting) {
 		char msg[400];
 
 		snprintf(msg, sizeof(msg), "XADD refused: %s; spooling", text);
-		enqueuer_redis_failed(lp->in->q, c->wr.rid, msg);
+		enqueuer_redis_failed(lp->in->q, sh->index, c->wr.rid, msg);
 	}
 	to_spool(c);
 }
 
-static void redis_close(struct loop *lp, const char *why)
+/* Adds or changes (op) the watch on sh's Redis socket. */
+static int shard_watch(struct shard *sh, int op, uint32_t events)
 {
-	size_t n = xpipe_pending(lp->xp);
+	struct epoll_event ev = {.events = events, .data.ptr = sh};
 
-	if (xpipe_fd(lp->xp) >= 0)
-		epoll_ctl(lp->ep, EPOLL_CTL_DEL, xpipe_fd(lp->xp), NULL);
-	lp->xp_out = 0;
-	lp->appended = 0;
-	{
-		char msg[400];
+	return epoll_ctl(sh->lp->ep, op, xpipe_fd(sh->xp), &ev);
+}
 
-		snprintf(msg, sizeof(msg), "%s; %zu requests in flight go to the spool", why, n);
-		enqueuer_redis_failed(lp->in->q, NULL, msg);
-	}
+static void redis_close(struct shard *sh, const char *why)
+{
+	struct loop *lp = sh->lp;
+	size_t n = xpipe_pending(sh->xp);
+	char msg[400];
+
+	if (xpipe_fd(sh->xp) >= 0)
+		epoll_ctl(lp->ep, EPOLL_CTL_DEL, xpipe_fd(sh->xp), NULL);
+	sh->out = 0;
+	sh->appended = 0;
+	snprintf(msg, sizeof(msg), "%s; %zu requests in flight go to the spool", why, n);
+	enqueuer_redis_failed(lp->in->q, sh->index, NULL, msg);
 	lp->resetting = true;
-	xpipe_reset(lp->xp, why, on_xadd, lp);
+	xpipe_reset(sh->xp, why, on_xadd, sh);
 	lp->resetting = false;
 }
 
-/* A connection for this loop's XADDs, opened when there is none (and the breaker allows). */
-static int redis_ready(struct loop *lp)
+/* A connection for this shard's XADDs, opened when there is none (and its breaker
+ * allows). */
+static int redis_ready(struct shard *sh)
 {
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &tag_redis};
+	struct enqueuer *q = sh->lp->in->q;
 	redisContext *rc;
 
-	if (xpipe_fd(lp->xp) >= 0)
+	if (xpipe_fd(sh->xp) >= 0)
 		return 0;
-	rc = enqueuer_connect(lp->in->q);
+	rc = enqueuer_connect(q, sh->index);
 	if (rc == NULL)
 		return -1;
-	if (xpipe_attach(lp->xp, rc) != 0) {
-		enqueuer_redis_failed(lp->in->q, NULL, xpipe_error(lp->xp));
+	if (xpipe_attach(sh->xp, rc) != 0) {
+		enqueuer_redis_failed(q, sh->index, NULL, xpipe_error(sh->xp));
 		return -1;
 	}
-	if (epoll_ctl(lp->ep, EPOLL_CTL_ADD, xpipe_fd(lp->xp), &ev) != 0) {
-		redis_close(lp, "cannot watch the Redis socket");
+	if (shard_watch(sh, EPOLL_CTL_ADD, EPOLLIN) != 0) {
+		redis_close(sh, "cannot watch the Redis socket");
 		return -1;
 	}
 	return 0;
 }
 
-/* Makes the body durable: appended to this pass's XADD pipeline, or spooled. */
+/* The next shard, round-robin, whose breaker is closed and whose connection is up or opens
+ * now; NULL when none can take a request. */
+static struct shard *next_shard(struct loop *lp)
+{
+	for (int k = 0; k < lp->nsh; k++) {
+		struct shard *sh = &lp->sh[lp->rr];
+
+		lp->rr = lp->rr + 1 == lp->nsh ? 0 : lp->rr + 1;
+		if (!enqueuer_breaker_open(lp->in->q, sh->index) && redis_ready(sh) == 0)
+			return sh;
+	}
+	return NULL;
+}
+
+/* Makes the body durable: appended to this pass's XADD pipeline of the next shard, or
+ * spooled when no shard can take it. */
 static void conn_enqueue(struct conn *c)
 {
 	struct loop *lp = c->lp;
 	struct stream_new e = {c->wr.body, c->wr.body_len, util_now_ms(), c->wr.rid, "http", NULL};
+	struct shard *sh;
 
 	c->state = C_QUEUED;
 	lp->queued++;
 	c->t0_us = util_mono_us();
 	c->received_at = e.received_at;
-	if (!enqueuer_breaker_open(lp->in->q) && redis_ready(lp) == 0) {
+	if ((sh = next_shard(lp)) != NULL) {
 		enqueuer_encode(lp->in->q, &lp->z, &e);
-		xpipe_add(lp->xp, &e, c);
-		lp->appended++;
+		xpipe_add(sh->xp, &e, c);
+		sh->appended++;
 		return;
 	}
 	to_spool(c);
@@ -669,53 +704,56 @@ static void sweep(struct loop *lp, int64_t now)
 		else if (now >= c->deadline)
 			conn_close(c); /* idle, or not taking its answer */
 	}
-	if (xpipe_oldest_age_ms(lp->xp, util_mono_ms()) > lp->in->cfg->redis_timeout_ms)
-		redis_close(lp, "no reply within REDIS_TIMEOUT_MS");
+	for (int i = 0; i < lp->nsh; i++)
+		if (xpipe_oldest_age_ms(lp->sh[i].xp, util_mono_ms()) >
+		    lp->in->cfg->redis_timeout_ms)
+			redis_close(&lp->sh[i], "no reply within REDIS_TIMEOUT_MS");
 	if (lp->relisten_at != 0 && now >= lp->relisten_at && !lp->in->stop) {
 		lp->relisten_at = 0;
 		set_listening(lp, true);
 	}
 }
 
-static void on_redis(struct loop *lp, uint32_t events)
+static void on_redis(struct shard *sh, uint32_t events)
 {
 	if (events & EPOLLOUT) {
-		int rc = xpipe_flush(lp->xp);
+		int rc = xpipe_flush(sh->xp);
 
 		if (rc < 0) {
-			redis_close(lp, xpipe_error(lp->xp));
+			redis_close(sh, xpipe_error(sh->xp));
 			return;
 		}
 		if (rc == 0) {
-			struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &tag_redis};
-
-			epoll_ctl(lp->ep, EPOLL_CTL_MOD, xpipe_fd(lp->xp), &ev);
-			lp->xp_out = 0;
+			shard_watch(sh, EPOLL_CTL_MOD, EPOLLIN);
+			sh->out = 0;
 		}
 	}
-	if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && xpipe_read(lp->xp, on_xadd, lp) != 0)
-		redis_close(lp, xpipe_error(lp->xp));
+	if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && xpipe_read(sh->xp, on_xadd, sh) != 0)
+		redis_close(sh, xpipe_error(sh->xp));
 }
 
-/* Sends the XADDs appended in this pass in one write. */
+/* Sends the XADDs appended to sh in this pass in one write. */
+static void flush_shard(struct shard *sh)
+{
+	int rc;
+
+	xpipe_commit(sh->xp);
+	sh->appended = 0;
+	rc = sh->out ? 1 : xpipe_flush(sh->xp);
+	if (rc < 0) {
+		redis_close(sh, xpipe_error(sh->xp));
+	} else if (rc == 1 && !sh->out) {
+		shard_watch(sh, EPOLL_CTL_MOD, EPOLLIN | EPOLLOUT);
+		sh->out = 1;
+	}
+}
+
+/* Sends the XADDs appended in this pass, a write per shard. */
 static void flush_redis(struct loop *lp)
 {
-	if (lp->appended > 0 && xpipe_fd(lp->xp) >= 0) {
-		int rc;
-
-		xpipe_commit(lp->xp);
-		lp->appended = 0;
-		rc = lp->xp_out ? 1 : xpipe_flush(lp->xp);
-		if (rc < 0) {
-			redis_close(lp, xpipe_error(lp->xp));
-		} else if (rc == 1 && !lp->xp_out) {
-			struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT,
-			                         .data.ptr = &tag_redis};
-
-			epoll_ctl(lp->ep, EPOLL_CTL_MOD, xpipe_fd(lp->xp), &ev);
-			lp->xp_out = 1;
-		}
-	}
+	for (int i = 0; i < lp->nsh; i++)
+		if (lp->sh[i].appended > 0 && xpipe_fd(lp->sh[i].xp) >= 0)
+			flush_shard(&lp->sh[i]);
 }
 
 /* End of a pass: send the XADDs, answer what finished (whose connections may bring the
@@ -756,13 +794,14 @@ static void take_spooled(struct loop *lp)
 static void dispatch(struct loop *lp, struct epoll_event *ev)
 {
 	void *p = ev->data.ptr;
+	uintptr_t off = (uintptr_t)p - (uintptr_t)lp->sh;
 
 	if (p == &tag_listen)
 		accept_some(lp);
 	else if (p == &tag_event)
 		take_spooled(lp);
-	else if (p == &tag_redis)
-		on_redis(lp, ev->events);
+	else if (off < (uintptr_t)lp->nsh * sizeof(*lp->sh))
+		on_redis(p, ev->events);
 	else
 		conn_event(p, ev->events);
 }
@@ -856,6 +895,30 @@ static int open_listener(const char *listen_on, char *err, size_t errlen)
 	return fd;
 }
 
+/* A pipe per stream shard, without a connection yet. Returns 0, or -1 when out of memory. */
+static int loop_shards(struct loop *lp)
+{
+	const struct cfg *c = lp->in->cfg;
+	int n = enqueuer_shards(lp->in->q);
+
+	lp->sh = calloc((size_t)n, sizeof(*lp->sh));
+	if (lp->sh == NULL)
+		return -1;
+	/* The loops start on different shards, so that a trickle of requests spreads too. */
+	lp->rr = lp->index % n;
+	for (; lp->nsh < n; lp->nsh++) {
+		struct shard *sh = &lp->sh[lp->nsh];
+
+		sh->lp = lp;
+		sh->index = lp->nsh;
+		sh->xp = xpipe_new(enqueuer_stream(lp->in->q, lp->nsh), c->wait_aof,
+		                   (int)c->wait_replicas, (int)c->redis_timeout_ms);
+		if (sh->xp == NULL)
+			return -1;
+	}
+	return 0;
+}
+
 static int loop_init(struct ingest *in, struct loop *lp, int index, char *err, size_t errlen)
 {
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &tag_event};
@@ -865,9 +928,7 @@ static int loop_init(struct ingest *in, struct loop *lp, int index, char *err, s
 	lp->ep = epoll_create1(EPOLL_CLOEXEC);
 	lp->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	pthread_mutex_init(&lp->lock, NULL);
-	lp->xp = xpipe_new(in->cfg->stream, in->cfg->wait_aof, (int)in->cfg->wait_replicas,
-	                   (int)in->cfg->redis_timeout_ms);
-	if (lp->ep < 0 || lp->evfd < 0 || lp->xp == NULL ||
+	if (lp->ep < 0 || lp->evfd < 0 || loop_shards(lp) != 0 ||
 	    epoll_ctl(lp->ep, EPOLL_CTL_ADD, lp->evfd, &ev) != 0) {
 		snprintf(err, errlen, "cannot set up event loop %d: %s", index, strerror(errno));
 		return -1;
@@ -889,7 +950,9 @@ static void loop_free(struct loop *lp)
 		close(lp->ep);
 	if (lp->evfd > 0)
 		close(lp->evfd);
-	xpipe_free(lp->xp);
+	for (int i = 0; i < lp->nsh; i++)
+		xpipe_free(lp->sh[i].xp);
+	free(lp->sh);
 	stream_zbuf_free(&lp->z);
 	pthread_mutex_destroy(&lp->lock);
 }

@@ -6,8 +6,9 @@
 #include <stddef.h>
 
 /* The HTTP/1.1 server of ingest: INGEST_THREADS event loops (epoll) share one listening
- * socket; each serves its connections without blocking and owns one pipelined Redis
- * connection, so a request costs a read, a write and a share of one XADD round trip. */
+ * socket; each serves its connections without blocking and owns a pipelined Redis
+ * connection per stream shard (SWITCHBOARD_SHARDS), handing each request to the next shard
+ * that can take it, so a request costs a read, a write and a share of one XADD round trip. */
 
 struct ingest; /* opaque: the running server */
 

@@ -241,8 +241,8 @@ int xpipe_read(struct xpipe *p, xpipe_done_fn fn, void *arg)
 		take(p, reply, fn, arg);
 		freeReplyObject(reply);
 		if (p->demoted) {
-			/* After a failover: drop this connection, the next one asks the sentinels.
-			 */
+			/* After a failover or a moved slot: drop this connection, the next one
+			 * asks the sentinels, or the slot map. */
 			snprintf(p->err, sizeof(p->err), "this Redis is no longer the master");
 			return -1;
 		}

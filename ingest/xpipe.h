@@ -32,7 +32,8 @@ struct xpipe *xpipe_new(const char *stream, int wait_aof, int wait_replicas, int
 /* Frees p and its connection (NULL-safe); pending entries are dropped without a call. */
 void xpipe_free(struct xpipe *p);
 
-/* Takes over c, a connected blocking context (from redisconn_open()), and makes it
+/* Takes over c, a connected blocking context (from redisconn_open_key() for the stream),
+ * and makes it
  * non-blocking. Returns 0, or -1 (c freed) when it failed while asking for WAITAOF. */
 int xpipe_attach(struct xpipe *p, redisContext *c) __attribute__((warn_unused_result));
 

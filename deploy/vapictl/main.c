@@ -154,7 +154,9 @@ static const char routing_help[] =
 static const char backfill_help[] =
     "Lists the calls of [--since, --until) through the Vapi API and, for each ended one,\n"
     "writes the end-of-call-report Vapi would have sent into the stream (source=backfill)\n"
-    "for the workers to file. Needs REDIS_URL (and SWITCHBOARD_STREAM) as ingest has them.\n";
+    "for the workers to file, each to the next stream shard. Needs the Redis settings\n"
+    "(REDIS_URL, REDIS_SENTINELS, REDIS_CLUSTER, SWITCHBOARD_STREAM, SWITCHBOARD_SHARDS) as\n"
+    "ingest has them.\n";
 
 #define LIST_OPTS (O_URL | O_MESSAGES | O_TIMEOUT | O_PAGE | O_JSON)
 #define SYNC_OPTS (O_URL | O_MESSAGES | O_TIMEOUT | O_PAGE | O_DRY | O_WATCH)

@@ -7,9 +7,11 @@ VAPICTL_SRC := deploy/vapictl/main.c deploy/vapictl/vctl.c deploy/vapictl/vctl_c
 	deploy/vapictl/cmd_org.c deploy/vapictl/cmd_backfill.c
 VAPICTL_SRC += deploy/vapictl/routing.c deploy/vapictl/cmd_routing.c deploy/vapictl/watch.c
 VAPICTL_OBJ = $(VAPICTL_SRC:%.c=$(BUILD)/%.o)
-# Only the shared modules vapictl uses, so it does not link the Postgres client.
+# Only the shared modules vapictl uses; cfg.o, for the Redis settings it shares with the
+# binaries.
 VAPICTL_COMMON_OBJ = $(BUILD)/common/util.o $(BUILD)/common/redisconn.o $(BUILD)/common/rslots.o $(BUILD)/common/stream.o \
-	$(BUILD)/common/timefmt.o $(BUILD)/common/progress.o
+	$(BUILD)/common/timefmt.o $(BUILD)/common/progress.o $(BUILD)/common/cfg.o \
+	$(BUILD)/common/log.o $(BUILD)/common/shards.o
 VAPICTL_CFLAGS = -Ideploy/vapictl $(shell pkg-config --cflags libcurl 2>/dev/null)
 VAPICTL_LIBS = $(shell pkg-config --libs libcurl 2>/dev/null)
 

@@ -1,7 +1,6 @@
 /* vapictl's settings table: every environment variable, its default, range and meaning. */
 #include "vctl_cfg.h"
 
-#include "redisconn.h"
 #include "util.h"
 
 #include <errno.h>
@@ -20,7 +19,6 @@ enum vctl_kind {
 	K_URL,    /* http:// or https:// URL */
 	K_NAME,   /* non-empty text without white space */
 	K_INT,    /* whole number in [min, max] */
-	K_REDIS,  /* redis:// or unix:// */
 	K_TEXT,   /* one line without control characters */
 };
 
@@ -50,12 +48,6 @@ static const struct vctl_def defs[] = {
      "the webhook URL every assistant and phone number should use (--url overrides it)"},
     {"VAPI_WEBHOOK_TIMEOUT_SECONDS", K_INT, SCOPE_ALL, 0, "20", 1, 300, F(timeout_seconds),
      "server.timeoutSeconds set on each assistant and phone number"},
-    {"REDIS_URL", K_REDIS, VCTL_NEED_REDIS, 0, "redis://127.0.0.1:6379/0", 0, 0, F(redis_url),
-     "Redis holding the stream (backfill)"},
-    {"SWITCHBOARD_STREAM", K_NAME, VCTL_NEED_REDIS, 0, "switchboard:webhooks", 0, 0, F(stream),
-     "stream backfill writes to"},
-    {"REDIS_TIMEOUT_MS", K_INT, VCTL_NEED_REDIS, 0, "2000", 50, 60000, F(redis_timeout_ms),
-     "connect and command timeout for Redis, milliseconds"},
     {"DATABASE_URL", K_TEXT, VCTL_NEED_DB, 0, "postgresql://127.0.0.1:5432/switchboard", 0, 0,
      F(database_url), "PostgreSQL with the routing tables (routing import), as the workers"},
 };
@@ -97,13 +89,9 @@ int vctl_cfg_check_url(const char *v, char *why, size_t n)
 /* Validates v for d. Returns 0, or -1 with the reason in why. */
 static int check_value(const struct vctl_def *d, const char *v, long long *num, char *why, size_t n)
 {
-	struct redis_addr ra;
-
 	switch (d->kind) {
 	case K_URL:
 		return vctl_cfg_check_url(v, why, n);
-	case K_REDIS:
-		return redisconn_parse_url(v, &ra, why, n);
 	case K_INT:
 		if (util_parse_ll(v, num) != 0 || *num < d->min || *num > d->max) {
 			snprintf(why, n, "expected a whole number from %lld to %lld", d->min,
@@ -263,6 +251,16 @@ int vctl_cfg_load(struct vctl_cfg *c, unsigned need, struct vctl_cfg_error *err)
 		if (load_one(&defs[i], c, err) != 0 || check_required(&defs[i], c, need, err) != 0)
 			return -1;
 	}
+	if (need & VCTL_NEED_REDIS) {
+		char *argv[] = {"vapictl", NULL};
+		struct cfg_error cerr;
+		int argi;
+
+		if (cfg_load(&c->redis, CFG_VAPICTL, 1, argv, &argi, &cerr) != 0) {
+			snprintf(err->errstr, sizeof(err->errstr), "%s", cerr.errstr);
+			return -1;
+		}
+	}
 	/* Paths are appended to the base URL, which therefore ends without a slash. */
 	len = strlen(c->base_url);
 	while (len > 0 && c->base_url[len - 1] == '/')
@@ -280,6 +278,7 @@ void vctl_cfg_free(struct vctl_cfg *c)
 			*str_slot(c, &defs[i]) = NULL;
 		}
 	}
+	cfg_free(&c->redis);
 }
 
 void vctl_cfg_usage(FILE *fp)
@@ -295,4 +294,5 @@ void vctl_cfg_usage(FILE *fp)
 			fprintf(fp, " [default: %s]", defs[i].def);
 		fprintf(fp, "\n");
 	}
+	cfg_env_usage(CFG_VAPICTL, fp);
 }

@@ -1,6 +1,8 @@
 #ifndef VCTL_CFG_H
 #define VCTL_CFG_H
 
+#include "cfg.h"
+
 #include <stddef.h>
 #include <stdio.h>
 
@@ -10,20 +12,20 @@
 
 /* What a command needs besides the API key. */
 #define VCTL_NEED_SECRET 1u /* WEBHOOK_SECRET (sync, create, org set-server) */
-#define VCTL_NEED_REDIS 2u  /* REDIS_URL and the stream (backfill) */
+#define VCTL_NEED_REDIS 2u  /* Redis and the stream shards (backfill) */
 #define VCTL_NEED_DB 4u     /* DATABASE_URL (routing import) */
 
 struct vctl_cfg {
-	char *api_key;              /* VAPI_API_KEY or VAPI_API_KEY_FILE */
-	char *secret;               /* WEBHOOK_SECRET or WEBHOOK_SECRET_FILE; NULL when unset */
-	char *secret_header;        /* WEBHOOK_SECRET_HEADER */
-	char *base_url;             /* VAPI_BASE_URL, without a trailing slash */
-	char *webhook_url;          /* VAPI_WEBHOOK_URL; NULL when unset */
-	long long timeout_seconds;  /* VAPI_WEBHOOK_TIMEOUT_SECONDS */
-	char *redis_url;            /* REDIS_URL */
-	char *stream;               /* SWITCHBOARD_STREAM */
-	long long redis_timeout_ms; /* REDIS_TIMEOUT_MS */
-	char *database_url;         /* DATABASE_URL */
+	char *api_key;             /* VAPI_API_KEY or VAPI_API_KEY_FILE */
+	char *secret;              /* WEBHOOK_SECRET or WEBHOOK_SECRET_FILE; NULL when unset */
+	char *secret_header;       /* WEBHOOK_SECRET_HEADER */
+	char *base_url;            /* VAPI_BASE_URL, without a trailing slash */
+	char *webhook_url;         /* VAPI_WEBHOOK_URL; NULL when unset */
+	long long timeout_seconds; /* VAPI_WEBHOOK_TIMEOUT_SECONDS */
+	char *database_url;        /* DATABASE_URL */
+	struct cfg
+	    redis; /* with VCTL_NEED_REDIS: REDIS_*, SWITCHBOARD_STREAM and SWITCHBOARD_SHARDS,
+	              read and checked by the binaries' own table (cfg.c, CFG_VAPICTL) */
 };
 
 struct vctl_cfg_error {

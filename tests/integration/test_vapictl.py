@@ -545,3 +545,23 @@ def test_backfill_window_and_dry_run(vapi, stack):
     assert r.returncode == 2 and "--until must be later" in r.stderr
     r = vapictl(vapi, "backfill", "--since", "yesterday")
     assert r.returncode == 2 and "--since" in r.stderr
+
+
+def test_backfill_spreads_calls_over_the_shards(vapi, stack):
+    for i in range(10):
+        vapi.add_call(make_call(i), created_us=T0_US + i * 60000000)
+    r = vapictl(vapi, "backfill", "--since", iso(T0_US - 1000),
+                env={"REDIS_URL": stack.redis.url, "SWITCHBOARD_SHARDS": "2"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines()[-1] == \
+        "backfill: 10 calls listed, 10 enqueued, 0 not ended, 0 failed"
+    client = stack.redis.client()
+    shards = [client.xrange("%s:{%d}" % (STREAM, i)) for i in range(2)]
+    assert [len(s) for s in shards] == [5, 5]  # round-robin
+    ids = sorted(f[b"request_id"].decode() for s in shards for _, f in s)
+    assert ids == ["backfill-bf-call-%03d" % i for i in range(10)]
+    assert client.exists(STREAM) == 0
+
+    r = vapictl(vapi, "backfill", "--since", iso(T0_US - 1000),
+                env={"REDIS_URL": stack.redis.url, "SWITCHBOARD_SHARDS": "300"})
+    assert r.returncode == 2 and "SWITCHBOARD_SHARDS" in r.stderr
