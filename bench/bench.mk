@@ -1,7 +1,8 @@
 # `make bench`: the benchmark table (bench/run.py). Variables, from the environment or the
 # command line: BENCH_SECONDS (10), BENCH_RUNS (3), BENCH_QUICK=1 (3 s, one run),
-# BENCH_E2E (20000 messages), BENCH_KEEP=1 (keep the temporary folder and its logs).
-# See BENCHMARKS.md.
+# BENCH_E2E (20000 messages), BENCH_KEEP=1 (keep the temporary folder and its logs),
+# BENCH_ONLY (a subset of nginx,redis,ingest,callgrind,redrive,memory,postgres,e2e,cluster,soak;
+# soak only when named). See BENCHMARKS.md.
 
 BENCH_PYTHON ?= /usr/bin/python3
 BENCH_PKGS := libpq jansson

@@ -11,8 +11,14 @@ is stopped by its PID at the end, also on an error or Ctrl-C.
 Settings (environment): BENCH_SECONDS (10), BENCH_RUNS (3), BENCH_QUICK=1 (3 s and one run),
 BENCH_E2E (20000), BENCH_CONNECTIONS (64), BENCH_THREADS (2), BENCH_WORKERS (2),
 BENCH_WORKER_BATCH (the shipped WORKER_BATCH), BENCH_E2E_TIMEOUT (300 s), BENCH_KEEP=1 (keep the
-temporary folder with every log), BENCH_ONLY=nginx,redis,ingest,callgrind,memory,postgres,e2e (a
-subset), BENCH_INGEST (the ingest binary, bin/switchboard-ingest: to measure another build).
+temporary folder with every log), BENCH_ONLY=nginx,redis,ingest,callgrind,redrive,memory,postgres,
+e2e,cluster,soak (a subset; soak runs only when named), BENCH_INGEST (the ingest binary,
+bin/switchboard-ingest: to measure another build).
+
+The cluster step runs the end-to-end load again against a Redis Cluster of 3 masters (no
+replicas) with SWITCHBOARD_SHARDS=6, its nodes started by tests/integration/rcluster.py with
+the same persistence as the one Redis; it is skipped, with the reason logged, when redis-cli
+has no --cluster.
 """
 
 import glob
@@ -241,8 +247,9 @@ def _proc_stat(pid):
 
 
 def cpu_seconds(roots):
-    """CPU seconds used so far by each named process tree ({name: root pid}). A root's own
-    count includes its children that have already exited (cutime, cstime)."""
+    """CPU seconds used so far by each named process tree ({name: root pid}, or {name: [root
+    pids]} for several trees summed under one name). A root's own count includes its children
+    that have already exited (cutime, cstime)."""
     stats, kids = {}, {}
     for d in os.listdir("/proc"):
         if d.isdigit():
@@ -254,9 +261,11 @@ def cpu_seconds(roots):
         kids.setdefault(ppid, []).append(pid)
     out = {}
     for name, root in roots.items():
-        if root not in stats:
+        live = [r for r in (root if isinstance(root, (list, tuple)) else [root]) if r in stats]
+        if not live:
             continue
-        total, todo = sum(stats[root][1]), list(kids.get(root, []))
+        total, todo = sum(sum(stats[r][1]) for r in live), [k for r in live
+                                                             for k in kids.get(r, [])]
         while todo:
             p = todo.pop()
             total += sum(stats[p][1][:2])
@@ -472,22 +481,22 @@ def redis_benchmark_xadd(redis, body_path, seconds):
 # ---------------------------------------------------------------------------------------------
 # Ingest
 
-def ingest_env(redis, port, spool, admin_port):
+def ingest_env(redis_url, port, spool, admin_port):
     e = dict(os.environ)
-    e.update({"REDIS_URL": redis.url, "WEBHOOK_SECRET": SECRET,
+    e.update({"REDIS_URL": redis_url, "WEBHOOK_SECRET": SECRET,
               "INGEST_LISTEN": "127.0.0.1:%d" % port, "INGEST_SPOOL_DIR": spool,
               "INGEST_ADMIN_LISTEN": "127.0.0.1:%d" % admin_port, "LOG_LEVEL": "info"})
     return e
 
 
-def start_ingest(tmp, redis, name="ingest", spool=None, redis_url=None):
+def start_ingest(tmp, redis_url, name="ingest", spool=None, **extra):
+    """An ingest on a free port, once its /healthz answers 200; extra: more settings."""
     port = free_port()
     spool = spool or os.path.join(tmp, "spool")
     os.makedirs(spool, exist_ok=True)
     admin_port = free_port()
-    env = ingest_env(redis, port, spool, admin_port)
-    if redis_url:
-        env["REDIS_URL"] = redis_url
+    env = ingest_env(redis_url, port, spool, admin_port)
+    env.update({k: str(v) for k, v in extra.items()})
     p = start(name, [INGEST_BIN], tmp, env)
     p.port = port
     p.admin_port = admin_port
@@ -516,8 +525,8 @@ def spool_redrive(tmp, redis, bodies, run=0):
     up and `appendfsync always` (deploy/redis.conf): entries per second from its start (which
     scans the spool) until the spool is empty, and its peak RSS."""
     spool = os.path.join(tmp, "spool-backlog-%d" % run)
-    down = start_ingest(tmp, redis, "ingest-spooling-%d" % run, spool,
-                        "redis://127.0.0.1:%d/0" % free_port())
+    down = start_ingest(tmp, "redis://127.0.0.1:%d/0" % free_port(),
+                        "ingest-spooling-%d" % run, spool)
     run_wrk("http://127.0.0.1:%d%s" % (down.port, WEBHOOK), "post.lua",
             [bodies["report"], SECRET], max(2, SECONDS // 2), {"ingest": down.pid})
     spooled = spool_entries(down.admin_port)
@@ -526,7 +535,7 @@ def spool_redrive(tmp, redis, bodies, run=0):
     redis.reset()
     with fsync_always(redis):
         t0 = time.monotonic()
-        up = start_ingest(tmp, redis, "ingest-redrive-%d" % run, spool)
+        up = start_ingest(tmp, redis.url, "ingest-redrive-%d" % run, spool)
         meter = CpuMeter({"ingest": up.pid, "redis": redis.proc.pid})
         wait_until(lambda: spool_entries(up.admin_port) == 0, 300, "the spool to be re-driven")
         took = time.monotonic() - t0
@@ -565,7 +574,7 @@ def callgrind_total(tmp, redis, body, n, run):
     port, admin_port = free_port(), free_port()
     spool = os.path.join(tmp, "spool-%s" % run)
     os.makedirs(spool, exist_ok=True)
-    env = ingest_env(redis, port, spool, admin_port)
+    env = ingest_env(redis.url, port, spool, admin_port)
     env["INGEST_THREADS"] = "1"
     p = start("callgrind-" + run, [which("valgrind"), "--tool=callgrind",
                                    "--separate-threads=yes", "--callgrind-out-file=" + out,
@@ -769,16 +778,58 @@ def pg_floors(pg, bodies):
 # ---------------------------------------------------------------------------------------------
 # End to end
 
-def start_workers(tmp, redis, pg, **extra):
-    """WORKERS workers on the bench database, once their consumer group exists."""
+class Streams:
+    """The webhook streams the workers read: [(stream, its dead letters, a client of the
+    server that holds both)]; one entry for one Redis, one per shard for a cluster."""
+
+    def __init__(self, shards):
+        self.shards = shards
+
+    def _group(self, client, stream):
+        for g in client.xinfo_groups(stream):
+            if g["name"] in (GROUP, GROUP.encode()):
+                return g
+        return None
+
+    def accepted(self):
+        """Entries ingest has written (XLEN of every stream)."""
+        return sum(c.xlen(s) for s, _, c in self.shards)
+
+    def acked(self):
+        """Entries the group has acknowledged, which workers do only after the COMMIT."""
+        total = 0
+        for s, _, c in self.shards:
+            g = self._group(c, s)
+            if g:
+                total += (g.get("entries-read") or 0) - g["pending"]
+        return total
+
+    def dead(self):
+        return sum(c.xlen(d) for _, d, c in self.shards)
+
+    def grouped(self):
+        """Whether every stream has the workers' consumer group."""
+        try:
+            return all(self._group(c, s) for s, _, c in self.shards)
+        except Exception:
+            return False
+
+
+def one_redis(redis):
+    return Streams([(STREAM, DEAD, redis.client)])
+
+
+def start_workers(tmp, pg, redis_url, streams, **extra):
+    """WORKERS workers on the bench database, once their consumer group exists on every
+    stream; extra: more settings."""
     workers = []
     for i in range(WORKERS):
         e = dict(os.environ)
-        e.update({"REDIS_URL": redis.url, "DATABASE_URL": pg.url("switchboard"),
+        e.update({"REDIS_URL": redis_url, "DATABASE_URL": pg.url("switchboard"),
                   "WORKER_CONSUMER": "bench-%d" % (i + 1), "LOG_LEVEL": "info"})
         if WORKER_BATCH:
             e["WORKER_BATCH"] = str(WORKER_BATCH)
-        e.update(extra)
+        e.update({k: str(v) for k, v in extra.items()})
         workers.append(start("worker-%d" % (i + 1), [os.path.join(BIN, "switchboard-worker")],
                              tmp, e))
 
@@ -786,38 +837,29 @@ def start_workers(tmp, redis, pg, **extra):
         for w in workers:
             if not w.alive():
                 raise RuntimeError("%s exited:\n%s" % (w.name, w.tail()))
-        try:
-            return any(g["name"] in (GROUP, GROUP.encode())
-                       for g in redis.client.xinfo_groups(STREAM))
-        except Exception:
-            return False
+        return streams.grouped()
 
     wait_until(group_ready, 30, "the workers' consumer group")
     time.sleep(0.5)  # every worker blocked in XREADGROUP
     return workers
 
 
-def end_to_end(tmp, ingest, redis, pg, bodies):
+def end_to_end(tmp, key, label, ingest, pg, bodies, redis_url, streams, redis_roots, **env):
+    """N end-of-call reports posted by wrk to ingest until the workers have acknowledged all
+    of them, into R[key]. streams: what ingest writes and the workers read (its accepted() and
+    acked() are the clock); redis_roots: the Redis server pid(s), metered together as "redis";
+    env: settings of the workers besides REDIS_URL (ingest was started with its own)."""
     per_thread = int(math.ceil(E2E / float(THREADS)))
     n = per_thread * THREADS
-    redis.reset()
     pg.sql("switchboard", "TRUNCATE calls, call_events, unrouted_messages", "CHECKPOINT")
-    workers = start_workers(tmp, redis, pg)
-
-    def acked():
-        """Entries the group has acknowledged, which workers do only after the COMMIT."""
-        for g in redis.client.xinfo_groups(STREAM):
-            if g["name"] in (GROUP, GROUP.encode()):
-                return (g.get("entries-read") or 0) - g["pending"]
-        return 0
-
+    workers = start_workers(tmp, pg, redis_url, streams, **env)
     url = "http://127.0.0.1:%d%s" % (ingest.port, WEBHOOK)
     argv = [which("wrk"), "-t", str(THREADS), "-c", str(CONNS), "-d", "%ds" % E2E_TIMEOUT,
             "--timeout", "10s", "-s", os.path.join(ROOT, "bench", "e2e.lua"), url, "--",
             bodies["template"], SECRET, str(per_thread), fixtures.CALL_ID_MARK]
-    log("end to end: %d end-of-call reports of %s, %d workers, batch %s" % (
-        n, fmt_bytes(os.path.getsize(bodies["template"])), WORKERS, BATCH_LABEL))
-    roots = {"ingest": ingest.pid, "redis": redis.proc.pid, "postgres": pg.pid()}
+    log("%s: %d end-of-call reports of %s, %d workers, batch %s" % (
+        label, n, fmt_bytes(os.path.getsize(bodies["template"])), WORKERS, BATCH_LABEL))
+    roots = {"ingest": ingest.pid, "redis": redis_roots, "postgres": pg.pid()}
     roots.update({w.name: w.pid for w in workers})
     meter = CpuMeter(roots)
     t0 = meter.t0
@@ -832,7 +874,7 @@ def end_to_end(tmp, ingest, redis, pg, bodies):
     cpu_posting = None
     try:
         while time.monotonic() < deadline:
-            xlen = redis.client.xlen(STREAM)
+            xlen = streams.accepted()
             if t_posted is None:
                 if xlen >= n:
                     t_posted = time.monotonic()
@@ -840,7 +882,7 @@ def end_to_end(tmp, ingest, redis, pg, bodies):
                     wrk.send_signal(signal.SIGINT)  # every post answered; wrk prints its summary
                 elif wrk.poll() is not None:
                     break
-            done_rows = acked()
+            done_rows = streams.acked()
             if done_rows >= n:
                 t_done = time.monotonic()
                 break
@@ -865,10 +907,9 @@ def end_to_end(tmp, ingest, redis, pg, bodies):
         except RuntimeError:
             log("wrk summary missing: %s" % err[-300:])
         res = {"messages": n, "posted_s": t_posted and t_posted - t0, "stalled": stalled,
-               "accepted": redis.client.xlen(STREAM),
+               "accepted": streams.accepted(),
                "done_s": t_done and t_done - t0, "rows": done_rows,
-               "dead": redis.client.xlen(DEAD) if redis.client.exists(DEAD) else 0,
-               "post": post}
+               "dead": streams.dead(), "post": post}
         wall = (t_done or time.monotonic()) - t0
         res["cpu"] = {k: (cpu_end[k] - meter.c0.get(k, 0.0)) / wall for k in cpu_end}
         res["cpu"]["wrk"] = (meter._children() - meter.r0) / wall
@@ -892,13 +933,71 @@ def end_to_end(tmp, ingest, redis, pg, bodies):
     finally:
         for w in workers:
             stop(w)
-    R["e2e"] = res
-    log("end to end: %s" % (
+    R[key] = res
+    log("%s: %s" % (label,
         "%d rows in %.1f s: %s events/s (all posted after %.1f s)" % (
             n, res["done_s"], fmt_int(res["rps"]), res["posted_s"]) if t_done else
         "%s after %d s with %d of %d rows (%d accepted by ingest)" % (
             "stalled" if stalled else "timed out", time.monotonic() - t0, done_rows, n,
             res["accepted"])))
+
+
+def e2e_one_redis(tmp, ingest, redis, pg, bodies):
+    redis.reset()
+    end_to_end(tmp, "e2e", "end to end", ingest, pg, bodies, redis.url, one_redis(redis),
+               redis.proc.pid)
+
+
+CLUSTER_MASTERS = 3
+CLUSTER_SHARDS = 6
+
+
+def e2e_cluster(tmp, pg, bodies):
+    """The end-to-end run against a Redis Cluster of CLUSTER_MASTERS masters without
+    replicas (their CPU stays for the measurement), ingest and the workers with
+    SWITCHBOARD_SHARDS=CLUSTER_SHARDS. Each node: deploy/redis.conf with the AOF fsynced
+    every second, as the one Redis of the other steps, plus the cluster options
+    (tests/integration/rcluster.py starts them)."""
+    try:
+        import rcluster
+    except ImportError as e:  # it imports pytest (its fixture)
+        why = "tests/integration/rcluster.py cannot be imported (%s)" % e
+    else:
+        why = rcluster.cluster_tools_missing()
+    if why:
+        log("cluster: skipped: " + why)
+        R["cluster"] = {"skipped": why}
+        return
+    cluster = rcluster.RedisCluster(os.path.join(tmp, "cluster"), CLUSTER_MASTERS, 0,
+                                    os.path.join(ROOT, "deploy", "redis.conf"),
+                                    ["--appendfsync", "everysec"])
+    # Its nodes share this script's session (rcluster's processes): Ctrl-C reaches them too,
+    # and the stop below (or CLEANUP's) finds them stopped.
+    CLEANUP.add("redis-cluster", cluster.stop)
+    ingest = None
+    try:
+        cluster.start()
+        names = ["%s:{%d}" % (STREAM, i) for i in range(CLUSTER_SHARDS)]
+        owners = [cluster.master_for_key(k) for k in names]
+        streams = Streams([(k, "%s:{%d}" % (DEAD, i), o.client())
+                           for i, (k, o) in enumerate(zip(names, owners))])
+        log("cluster: %d masters (%s), shards per master: %s" % (
+            CLUSTER_MASTERS, cluster.seeds(),
+            ", ".join("%d: %d" % (n.port, sum(o is n for o in owners))
+                      for n in cluster.nodes)))
+        env = {"REDIS_CLUSTER": cluster.seeds(), "SWITCHBOARD_SHARDS": CLUSTER_SHARDS}
+        url = "redis://unused:1/0"  # with REDIS_CLUSTER only its user and password count
+        ingest = start_ingest(tmp, url, "ingest-cluster", os.path.join(tmp, "spool-cluster"),
+                              **env)
+        end_to_end(tmp, "cluster", "cluster", ingest, pg, bodies, url, streams,
+                   [n.pid for n in cluster.nodes], **env)
+        R["cluster"]["shard_lengths"] = [c.xlen(k) for k, _, c in streams.shards]
+        R["cluster"]["spool_entries"] = spool_entries(ingest.admin_port)
+    finally:
+        if ingest is not None:
+            stop(ingest)
+        CLEANUP.remove("redis-cluster")
+        cluster.stop()
 
 
 def soak(tmp, ingest, redis, pg, bodies):
@@ -908,8 +1007,8 @@ def soak(tmp, ingest, redis, pg, bodies):
     the same size however long it runs (repeated reports update rows that exist)."""
     redis.reset()
     pg.sql("switchboard", "TRUNCATE calls, call_events, unrouted_messages", "CHECKPOINT")
-    workers = start_workers(tmp, redis, pg, SWITCHBOARD_RETENTION="20s",
-                            WORKER_TRIM_INTERVAL="5s")
+    workers = start_workers(tmp, pg, redis.url, one_redis(redis),
+                            SWITCHBOARD_RETENTION="20s", WORKER_TRIM_INTERVAL="5s")
     procs = {"ingest": ingest.pid}
     procs.update({w.name: w.pid for w in workers})
     url = "http://127.0.0.1:%d%s" % (ingest.port, WEBHOOK)
@@ -993,6 +1092,20 @@ def verdict(ok):
     return "n/a" if ok is None else ("**yes**" if ok else "**no**")
 
 
+def e2e_result(e):
+    """The result cell of an end-to-end run."""
+    if e.get("rps"):
+        res = "%s events/s (%s messages in %.1f s)" % (fmt_int(e["rps"]),
+                                                       fmt_int(e["messages"]), e["done_s"])
+    else:
+        res = "%s: %s of %s rows committed (%s accepted)" % (
+            "stalled" if e.get("stalled") else "timed out after %d s" % E2E_TIMEOUT,
+            fmt_int(e["rows"]), fmt_int(e["messages"]), fmt_int(e.get("accepted")))
+    if e.get("dead") or e.get("unrouted"):
+        res += " (%d dead-lettered, %d unrouted)" % (e["dead"], e["unrouted"])
+    return res
+
+
 def table():
     rows = []
 
@@ -1049,18 +1162,9 @@ def table():
     # End to end
     e = R.get("e2e")
     if e:
-        if e.get("rps"):
-            res = "%s events/s (%s messages in %.1f s)" % (fmt_int(e["rps"]),
-                                                           fmt_int(e["messages"]), e["done_s"])
-        else:
-            res = "%s: %s of %s rows committed (%s accepted)" % (
-                "stalled" if e.get("stalled") else "timed out after %d s" % E2E_TIMEOUT,
-                fmt_int(e["rows"]), fmt_int(e["messages"]), fmt_int(e.get("accepted")))
-        if e.get("dead") or e.get("unrouted"):
-            res += " (%d dead-lettered, %d unrouted)" % (e["dead"], e["unrouted"])
         r = ratio(e.get("rps"), get("pg_batch"))
         row("end to end: 7.9 KB reports posted until committed, %d workers, batch %s"
-            % (WORKERS, BATCH_LABEL), res, "Postgres batches of 1,000", r, ">= 0.80",
+            % (WORKERS, BATCH_LABEL), e2e_result(e), "Postgres batches of 1,000", r, ">= 0.80",
             None if r is None else r >= 0.80, e.get("cpu"))
         if e.get("ingest_rps"):
             row("end to end: ingest side (all posts answered)",
@@ -1071,6 +1175,12 @@ def table():
                 cpu=e.get("cpu_posting"))
     else:
         row("end to end", "not run", "Postgres batches of 1,000", None, ">= 0.80", None)
+    c = R.get("cluster")
+    if c:
+        row("end to end, Redis Cluster %d masters, %d shards" % (
+            CLUSTER_MASTERS, CLUSTER_SHARDS),
+            "skipped: " + c["skipped"] if c.get("skipped") else e2e_result(c),
+            "end to end (one Redis)", ratio(c.get("rps"), get("e2e")), cpu=c.get("cpu"))
     # Memory
     hwm = R.get("ingest_hwm_kib")
     row("peak RSS of ingest (VmHWM, after every load)",
@@ -1147,7 +1257,7 @@ def main():
         if want("soak"):
             redis = redis or Redis(tmp)
         if want("ingest") or want("memory") or want("e2e") or want("soak"):
-            ingest = start_ingest(tmp, redis)
+            ingest = start_ingest(tmp, redis.url)
         if want("ingest"):
             ingest_loads(ingest, redis, bodies)
         if want("callgrind"):
@@ -1157,14 +1267,16 @@ def main():
             R["mem_large"] = entry_bytes(ingest, redis, bodies["large"], 400)
             log("bytes per entry: %s" % json.dumps({k: R[k] for k in ("mem_report",
                                                                         "mem_large")}))
-        if want("postgres") or want("e2e") or want("soak"):
+        if want("postgres") or want("e2e") or want("cluster") or want("soak"):
             pg = Postgres(tmp)
             prepare_db(pg, redis.url if redis else "redis://127.0.0.1:1/0", "floor")
             prepare_db(pg, redis.url if redis else "redis://127.0.0.1:1/0", "switchboard")
         if want("postgres"):
             pg_floors(pg, bodies)
         if want("e2e"):
-            end_to_end(tmp, ingest, redis, pg, bodies)
+            e2e_one_redis(tmp, ingest, redis, pg, bodies)
+        if want("cluster"):
+            e2e_cluster(tmp, pg, bodies)
         if want("redrive"):  # after the end-to-end run: its spools write hundreds of MB
             runs = [spool_redrive(tmp, redis, bodies, i) for i in range(RUNS)]
             R["redrive"] = dict(sorted(runs, key=lambda r: r["rps"])[RUNS // 2], runs=runs)

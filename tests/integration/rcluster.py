@@ -19,14 +19,23 @@ SLOTS = 16384
 BUS_OFFSET = 10000  # a node's cluster bus listens on its port + 10000
 
 
-def skip_unless_cluster_tools():
-    """Skips the calling test unless redis-server and a redis-cli with --cluster are here."""
+def cluster_tools_missing():
+    """Why no Redis Cluster can be made here, or None: redis-server and a redis-cli with
+    --cluster create are needed."""
     if not shutil.which("redis-server") or not shutil.which("redis-cli"):
-        pytest.skip("redis-server and redis-cli are needed for a Redis Cluster")
+        return "redis-server and redis-cli are needed for a Redis Cluster"
     r = subprocess.run(["redis-cli", "--cluster", "help"], capture_output=True, text=True,
                        timeout=10)
     if "create" not in r.stdout + r.stderr:
-        pytest.skip("this redis-cli has no --cluster create")
+        return "this redis-cli has no --cluster create"
+    return None
+
+
+def skip_unless_cluster_tools():
+    """Skips the calling test unless redis-server and a redis-cli with --cluster are here."""
+    why = cluster_tools_missing()
+    if why:
+        pytest.skip(why)
 
 
 def cluster_port():
@@ -45,23 +54,28 @@ def cluster_port():
 
 class Node(RedisServer):
     """One cluster-enabled redis-server in tmp/name; client(), ping() and stop() are
-    RedisServer's. id is its node id once the cluster is created."""
+    RedisServer's. id is its node id once the cluster is created. conf: a configuration file
+    read first; args: options given after the ones here (the last one given wins)."""
 
-    def __init__(self, tmp, name):
+    def __init__(self, tmp, name, conf=None, args=()):
         self.dir = os.path.join(tmp, name)
         os.makedirs(self.dir, exist_ok=True)
         self.name = name
         self.port = cluster_port()
         self.proc = None
         self.id = None
+        self.conf = conf
+        self.args = list(args)
         self.start()
 
     def start(self):
-        argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", self.dir, "--cluster-enabled", "yes",
-                "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
-                "--appendonly", "yes", "--appendfsync", "always", "--save", "",
-                "--daemonize", "no", "--logfile", "", "--maxmemory-policy", "noeviction"]
+        argv = ["redis-server"] + ([self.conf] if self.conf else [])
+        argv += ["--port", str(self.port), "--bind", "127.0.0.1",
+                 "--dir", self.dir, "--cluster-enabled", "yes",
+                 "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
+                 "--appendonly", "yes", "--appendfsync", "always", "--save", "",
+                 "--daemonize", "no", "--logfile", "", "--maxmemory-policy", "noeviction"]
+        argv += self.args
         self.proc = Proc(self.name, argv, dict(os.environ), self.dir)
         wait_until(self.ping, 10, self.name + " to answer PING")
 
@@ -111,18 +125,21 @@ class Node(RedisServer):
 
 
 class RedisCluster:
-    """`masters` shards of one master and `replicas` replicas each, nodes in tmp/node-N."""
+    """`masters` shards of one master and `replicas` replicas each, nodes in tmp/node-N
+    (conf and args: each Node's)."""
 
-    def __init__(self, tmp, masters=3, replicas=1):
+    def __init__(self, tmp, masters=3, replicas=1, conf=None, args=()):
         self.tmp = tmp
         self.masters = masters
         self.replicas = replicas
+        self.conf = conf
+        self.args = args
         self.nodes = []
         self.dead = {}  # port -> (ranges it owned, its replicas' ports) when killed
 
     def start(self):
         for i in range(self.masters * (1 + self.replicas)):
-            self.nodes.append(Node(self.tmp, "node-%d" % i))
+            self.nodes.append(Node(self.tmp, "node-%d" % i, self.conf, self.args))
         r = subprocess.run(["redis-cli", "--cluster", "create"] +
                            [n.addr for n in self.nodes] +
                            ["--cluster-replicas", str(self.replicas), "--cluster-yes"],
