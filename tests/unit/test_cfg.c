@@ -752,6 +752,21 @@ static void refused(const char *want)
 	cfg_free(&c);
 }
 
+/* Loads the worker's settings and checks shard i's stream and dead-letter names. */
+static void shard_names(int i, const char *stream, const char *dead)
+{
+	struct cfg c;
+	struct cfg_error err = {""};
+	char name[SHARDS_NAME];
+
+	assert_int_equal(load_env(&c, CFG_WORKER, &err), 0);
+	shards_stream(&c, i, name, sizeof(name));
+	assert_string_equal(name, stream);
+	shards_dead(&c, i, name, sizeof(name));
+	assert_string_equal(name, dead);
+	cfg_free(&c);
+}
+
 static void test_cluster_and_shards(void **state)
 {
 	struct cfg c;
@@ -761,21 +776,9 @@ static void test_cluster_and_shards(void **state)
 
 	(void)state;
 	/* One shard and no cluster: today's names, untouched. */
-	assert_int_equal(load_env(&c, CFG_WORKER, &err), 0);
-	assert_int_equal(c.shards, 1);
-	shards_stream(&c, 0, name, sizeof(name));
-	assert_string_equal(name, "switchboard:webhooks");
-	shards_dead(&c, 0, name, sizeof(name));
-	assert_string_equal(name, "switchboard:webhooks:dead");
-	cfg_free(&c);
-
+	shard_names(0, "switchboard:webhooks", "switchboard:webhooks:dead");
 	setenv("SWITCHBOARD_SHARDS", "8", 1);
-	assert_int_equal(load_env(&c, CFG_WORKER, &err), 0);
-	shards_stream(&c, 7, name, sizeof(name));
-	assert_string_equal(name, "switchboard:webhooks:{7}");
-	shards_dead(&c, 3, name, sizeof(name));
-	assert_string_equal(name, "switchboard:webhooks:dead:{3}");
-	cfg_free(&c);
+	shard_names(7, "switchboard:webhooks:{7}", "switchboard:webhooks:dead:{7}");
 
 	/* A cluster tags even one shard, so that its keys share a slot. */
 	setenv("SWITCHBOARD_SHARDS", "1", 1);
