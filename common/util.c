@@ -62,6 +62,11 @@ int64_t util_backoff_ms(unsigned attempt, int64_t base_ms, int64_t cap_ms)
 	return d - jitter + (int64_t)(random() % (jitter + 1));
 }
 
+void util_add_known(long long *total, long long v)
+{
+	*total = *total < 0 || v < 0 ? -1 : *total + v;
+}
+
 int util_parse_ll(const char *s, long long *out)
 {
 	char *end;

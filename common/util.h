@@ -38,6 +38,9 @@ int util_parse_duration_ms(const char *s, long long *ms) __attribute__((warn_unu
 /* Parses a whole decimal number into *out; -1 unless the whole text is one. */
 int util_parse_ll(const char *s, long long *out) __attribute__((warn_unused_result));
 
+/* Adds the count v to *total, where -1 means unknown (in either, the sum is unknown). */
+void util_add_known(long long *total, long long v);
+
 /* Parses a time: epoch milliseconds (13 digits or more), epoch seconds, or ISO-8601
  * ("2024-07-27T21:24:05.712Z", offsets accepted). Returns 0 and *ms, or -1. */
 int util_parse_time_ms(const char *s, int64_t *ms) __attribute__((warn_unused_result));

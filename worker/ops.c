@@ -373,12 +373,12 @@ static long long oldest_pending_age(struct consumer *c)
 	return age;
 }
 
-/* XLEN of key on the selected shard; 0 when it fails. */
+/* XLEN of key on the selected shard; -1 when it fails. */
 static long long xlen(struct consumer *c, const char *key)
 {
 	const char *argv[] = {"XLEN", key};
 	redisReply *r = redisconn_cmdv(c->sh->redis, 2, argv);
-	long long n = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+	long long n = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
 
 	freeReplyObject(r);
 	return n;
@@ -397,11 +397,14 @@ static json_t *status_collect(struct consumer *c)
 		long long a;
 
 		consumer_select(c, i);
-		if (c->sh->redis == NULL)
+		if (c->sh->redis == NULL) {
+			util_add_known(&length, -1);
+			util_add_known(&dead, -1);
 			continue;
+		}
 		(void)status_consumers(c, consumers);
-		length += xlen(c, c->sh->stream);
-		dead += xlen(c, c->sh->dead);
+		util_add_known(&length, xlen(c, c->sh->stream));
+		util_add_known(&dead, xlen(c, c->sh->dead));
 		a = oldest_pending_age(c);
 		if (a > oldest)
 			oldest = a;

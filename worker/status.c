@@ -186,11 +186,6 @@ static void read_consumers(struct status *s, const char *stream, struct stream_s
 	freeReplyObject(r);
 }
 
-static void add_known(long long *total, long long v)
-{
-	*total = *total < 0 || v < 0 ? -1 : *total + v;
-}
-
 /* Adds the current shard's stream, group and oldest pending entry to sum. */
 static void read_shard_stream(struct status *s, const char *stream, long long now,
                               struct stream_sum *sum)
@@ -213,9 +208,9 @@ static void read_shard_stream(struct status *s, const char *stream, long long no
 	    now - id_ms(rp->element[1]->str) > sum->oldest)
 		sum->oldest = now - id_ms(rp->element[1]->str);
 	/* No stream yet (XINFO answers an error) is an empty one. */
-	add_known(&sum->lag, g ? int_of(field(g, "lag"), -1) : (ri ? 0 : -1));
-	add_known(&sum->pending, g ? int_of(field(g, "pending"), -1) : (ri ? 0 : -1));
-	add_known(&sum->length, ri ? int_of(field(ri, "length"), 0) : -1);
+	util_add_known(&sum->lag, g ? int_of(field(g, "lag"), -1) : (ri ? 0 : -1));
+	util_add_known(&sum->pending, g ? int_of(field(g, "pending"), -1) : (ri ? 0 : -1));
+	util_add_known(&sum->length, ri ? int_of(field(ri, "length"), 0) : -1);
 	last = str_of(field(g, "last-delivered-id"));
 	if (last != NULL &&
 	    (sum->last_delivered[0] == '\0' || id_ms(last) > id_ms(sum->last_delivered)))
@@ -277,7 +272,7 @@ static void read_shard_dead(struct status *s, const char *dead, long long *total
 	snprintf(n, sizeof(n), "%d", STATUS_NEWEST);
 	rl = rcmd(s, 2, len);
 	rr = rl ? rcmd(s, 6, range) : NULL;
-	add_known(total, rl ? int_of(rl, -1) : -1);
+	util_add_known(total, rl ? int_of(rl, -1) : -1);
 	for (size_t i = 0; rr != NULL && rr->type == REDIS_REPLY_ARRAY && i < rr->elements; i++) {
 		const redisReply *e = rr->element[i];
 		const redisReply *f = e->elements == 2 ? e->element[1] : NULL;
@@ -404,10 +399,10 @@ static json_t *read_redis(struct status *s, long long now, char *err, size_t err
 			snprintf(err, errlen, "%s%.60s%s%.150s", s->nshards > 1 ? "shard " : "",
 			         s->nshards > 1 ? stream : "", s->nshards > 1 ? ": " : "",
 			         why[0] ? why : "connection lost");
-		add_known(&sum.length, -1);
-		add_known(&sum.lag, -1);
-		add_known(&sum.pending, -1);
-		add_known(&dead, -1);
+		util_add_known(&sum.length, -1);
+		util_add_known(&sum.lag, -1);
+		util_add_known(&sum.pending, -1);
+		util_add_known(&dead, -1);
 	}
 	out = json_pack("{s:o, s:o, s:o, s:o}", "stream", stream_json(s, &sum), "dead_letters",
 	                dead_json(dead, all_dead), "ingest", ingest ? ingest : json_array(),
